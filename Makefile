@@ -1,0 +1,52 @@
+# The verbs a newcomer looks for. Two matter:  `make lab`  (the workshop)  and  `make test`.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+# Offline / conference mode: if ./wheelhouse exists, install from it with no network at all.
+PIP_SOURCE := $(if $(wildcard wheelhouse/*.whl),--no-index --find-links wheelhouse,)
+
+.PHONY: lab install up down status test bench lock clean help
+
+help:
+	@echo "make lab     create .venv, install pinned deps, start the lab, print the URLs"
+	@echo "make test    run the kit's whole test suite"
+	@echo "make down    stop the lab         make status   what runs where"
+	@echo "make bench   measure start, deploy, throughput, memory, seeding"
+
+lab: install
+	@$(BIN)/lab up
+
+install: $(VENV)/.installed
+
+$(VENV)/.installed: requirements.txt pyproject.toml
+	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "make: Python 3.11+ is needed, this is " + sys.version.split()[0] + " (set PYTHON=python3.12 or similar)")'
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	@echo "→ installing pinned dependencies into $(VENV) $(if $(PIP_SOURCE),(offline, from wheelhouse/),)"
+	@$(BIN)/python -m pip install --quiet --disable-pip-version-check $(PIP_SOURCE) -r requirements.txt
+	@# The kit itself is used in place (no build step, works offline): a .pth file puts it on the
+	@# venv's path and `lab` is a two-line launcher.
+	@echo "$(CURDIR)" > "$$($(BIN)/python -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')/bigfoot-lab.pth"
+	@printf '#!/bin/sh\nexec "%s/python" -m lab "$$@"\n' "$(abspath $(BIN))" > $(BIN)/lab && chmod +x $(BIN)/lab
+	@touch $@
+
+up: install
+	@$(BIN)/lab up
+down:
+	@test ! -x $(BIN)/lab || $(BIN)/lab down
+status: install
+	@$(BIN)/lab status
+
+test: install
+	@$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+bench: install
+	@$(BIN)/python bench/benchmark.py
+
+lock:
+	@$(PYTHON) -m venv /tmp/bigfoot-lock && /tmp/bigfoot-lock/bin/pip install -q -r requirements.in
+	@{ echo "# Pinned by \`make lock\` from requirements.in (Python 3.11+). Install: \`make install\`."; \
+	   /tmp/bigfoot-lock/bin/pip freeze --exclude-editable; } > requirements.txt
+
+clean: down
+	rm -rf .lab

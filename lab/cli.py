@@ -1,0 +1,167 @@
+"""`lab`: the command line of the workshop. Every command prints what it does; every failure is
+one line (`lab: what went wrong` + what to try), never a traceback."""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+import traceback
+from pathlib import Path
+
+from .config import STATIC_MODES
+from .errors import LabError
+
+EPILOG = "Docs: README.md and the chapters in notebooks/. Start with `lab up`, then open the URL it prints."
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="lab", description="The Bigfoot deployment lab: two app servers on different "
+                                "releases behind nginx, on PostgreSQL. Break deploys, then fix them.", epilog=EPILOG)
+    p.add_argument("--home", help="the lab's state folder (default: .lab/ in the kit, or $LAB_HOME)")
+    sub = p.add_subparsers(dest="command", metavar="COMMAND", required=True)
+
+    s = sub.add_parser("up", help="start the lab (builds and seeds on first run); safe to run again")
+    s.add_argument("--port-base", type=int, help="nginx on this port, slots and PostgreSQL on the next ones (default 8000)")
+    s.add_argument("--static-mode", choices=STATIC_MODES, help="how nginx serves /static/")
+    sub.add_parser("down", help="stop every process of the lab")
+    s = sub.add_parser("status", help="what runs where")
+    s.add_argument("--json", action="store_true", help="machine-readable")
+
+    s = sub.add_parser("release", help="build or list releases")
+    rs = s.add_subparsers(dest="release_command", metavar="ACTION", required=True)
+    b = rs.add_parser("build", help="build a release from bigfoot_app/ plus overlay folders")
+    b.add_argument("name")
+    b.add_argument("--overlay", action="append", default=[], metavar="DIR", help="files that replace or add to the app (repeatable)")
+    b.add_argument("--force", action="store_true", help="rebuild an existing release that no slot runs")
+    rs.add_parser("list", help="list built releases")
+
+    s = sub.add_parser("deploy", help="deploy a release to one or both slots")
+    s.add_argument("release")
+    s.add_argument("--slot", choices=["blue", "green"], help="only this slot (default: both, one after the other)")
+    s.add_argument("--strategy", choices=["rolling", "blue-green", "recreate"], default="rolling")
+    s.add_argument("--migrate", choices=["before", "after", "skip"], default="before",
+                   help="when to run the release's migrations (default: before the code)")
+    s.add_argument("--traffic", action="store_true", help="run traffic during the deploy and print what it saw")
+
+    s = sub.add_parser("migrate", help="run a release's migrations (optionally to a target, e.g. 0001)")
+    s.add_argument("release")
+    s.add_argument("target", nargs="?", help="migration name, e.g. 0002 or sightings:0002")
+
+    s = sub.add_parser("traffic", help="play user journeys through nginx and summarise what happened")
+    s.add_argument("--duration", type=float, default=5.0)
+    s.add_argument("--users", type=int, default=4)
+    s.add_argument("--plot", metavar="PNG", help="save the timeline plot here")
+    s.add_argument("--json", metavar="FILE", help="save every request here")
+
+    sub.add_parser("reset", help="restore the seeded database and the baseline release on both slots")
+    s = sub.add_parser("seed", help="replace the data with N generated sightings (e.g. 1000000 for the big-table chapters)")
+    s.add_argument("--sightings", type=int, default=1000)
+    s.add_argument("--comments", type=int, help="comments per sighting (default: the seed command's)")
+    s = sub.add_parser("static-mode", help="switch how nginx serves /static/")
+    s.add_argument("mode", choices=STATIC_MODES)
+    s = sub.add_parser("sql", help="run one SQL statement on the lab database (as superuser)")
+    s.add_argument("query")
+    sub.add_parser("doctor", help="check this machine is ready; says what to fix")
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return run(args)
+    except LabError as e:
+        print(f"lab: {e.message}", file=sys.stderr)
+        if e.hint:
+            print(f"     → {e.hint}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("lab: interrupted", file=sys.stderr)
+        return 130
+    except Exception as e:  # noqa: BLE001 - the promise is one readable line, details in a file
+        log = Path(os.environ.get("TMPDIR", "/tmp")) / "lab-error.log"
+        log.write_text(traceback.format_exc())
+        print(f"lab: unexpected {type(e).__name__}: {e} (details: {log})", file=sys.stderr)
+        return 2
+
+
+def run(args) -> int:
+    from .api import Lab
+
+    lab = Lab(home=args.home, port_base=getattr(args, "port_base", None),
+              static_mode=getattr(args, "static_mode", None) if args.command == "up" else None)
+    c = args.command
+    if c == "up":
+        st = lab.up()
+        print(f"\n  Bigfoot sightings:  {st['url']}/\n  admin:              {st['url']}/admin/\n"
+              f"  traffic:            lab traffic     status: lab status     stop: lab down")
+    elif c == "down":
+        lab.down()
+    elif c == "status":
+        st = lab.status()
+        if args.json:
+            print(json.dumps(st, indent=2))
+        else:
+            print_status(st)
+    elif c == "release":
+        if args.release_command == "build":
+            lab.build_release(args.name, args.overlay, force=args.force)
+        else:
+            for n in lab.releases.names():
+                info = lab.releases.get(n).info
+                print(f"{n:12} built {info.get('built_at')}  overlays: {', '.join(info.get('overlays') or []) or '-'}")
+    elif c == "deploy":
+        if args.traffic:
+            with lab.traffic_in_background() as t:
+                t.mark("deploy starts")
+                lab.deploy(args.release, args.slot, args.strategy, args.migrate)
+                t.mark("deploy done")
+            print(t.result.report())
+        else:
+            lab.deploy(args.release, args.slot, args.strategy, args.migrate)
+    elif c == "migrate":
+        lab.migrate(args.release, args.target)
+    elif c == "traffic":
+        print(f"traffic: {args.users} users for {args.duration:g}s through {lab.url} …")
+        res = lab.traffic(duration=args.duration, users=args.users)
+        print(res.report())
+        if args.plot:
+            print(f"plot: {res.plot(args.plot)}")
+        if args.json:
+            print(f"records: {res.to_json(args.json)}")
+        return 1 if res.errors else 0
+    elif c == "reset":
+        lab.reset()
+    elif c == "seed":
+        lab.seed(args.sightings, args.comments)
+    elif c == "static-mode":
+        lab.set_static_mode(args.mode)
+    elif c == "sql":
+        for row in lab.sql(args.query):
+            print(" | ".join(str(v) for v in row))
+    elif c == "doctor":
+        from .doctor import report
+        st = lab.status()
+        ours = {st["proxy"]["port"]: st["proxy"]["running"], **{s["port"]: s["running"] for s in st["slots"]}}
+        if st["database"]["port"]:
+            ours[st["database"]["port"]] = st["database"]["running"]
+        return 0 if report(lab.cfg, ours) else 1
+    return 0
+
+
+def print_status(st: dict) -> None:
+    mark = lambda ok: "✓" if ok else "✗"
+    p, d = st["proxy"], st["database"]
+    print(f"{mark(p['running'])} nginx     {st['url']}  static: {p['static_mode']}" + ("" if p["running"] else "  (down)"))
+    for s in st["slots"]:
+        state = ("healthy" if s["healthy"] else "not answering") if s["running"] else "down"
+        live = "" if s["live"] else "  (idle: out of rotation)"
+        print(f"{mark(s['healthy'])} {s['slot']:9} 127.0.0.1:{s['port']}  release {s['release'] or s['deployed_release']}  {state}{live}")
+    where = f"127.0.0.1:{d['port']}" if d["embedded"] else "DATABASE_URL"
+    print(f"{mark(d['running'])} postgres  {where}  " + ("running" if d["running"] else "down"))
+    print(f"  releases: {', '.join(st['releases']) or 'none'}")
+
+
+if __name__ == "__main__":
+    sys.exit(main())

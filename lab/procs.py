@@ -1,0 +1,151 @@
+"""Owning the lifetime of the lab's processes: pid files, process groups, ports, clean-up."""
+from __future__ import annotations
+
+import errno
+import os
+import signal
+import socket
+import subprocess
+import time
+from pathlib import Path
+
+import psutil
+
+from .errors import LabError
+
+
+def read_pid(pidfile: Path) -> int | None:
+    try:
+        return int(pidfile.read_text().split()[0])
+    except (FileNotFoundError, ValueError, IndexError):
+        return None
+
+
+def pid_alive(pid: int | None) -> bool:
+    if not pid:
+        return False
+    try:
+        p = psutil.Process(pid)
+        return p.status() != psutil.STATUS_ZOMBIE
+    except psutil.NoSuchProcess:
+        return False
+
+
+def spawn(argv: list[str], log: Path, env: dict | None = None, cwd: Path | None = None,
+          user: str | None = None) -> subprocess.Popen:
+    """Start a long-lived server in its own session (process group) so the lab, not the shell
+    that ran `lab up`, owns it: closing the terminal doesn't kill it, `lab down` does."""
+    log.parent.mkdir(parents=True, exist_ok=True)
+    with open(log, "ab") as out:
+        return subprocess.Popen(argv, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                                env=env, cwd=cwd, start_new_session=True, user=user)
+
+
+def terminate(pid: int | None, sig=signal.SIGTERM, timeout: float = 15.0) -> None:
+    """Ask a server to stop (gracefully), wait, then kill its whole process group if it lingers."""
+    if not pid_alive(pid):
+        return
+    try:
+        children = psutil.Process(pid).children(recursive=True)
+        os.kill(pid, sig)
+    except (psutil.NoSuchProcess, ProcessLookupError):
+        return
+    # Our own check, not psutil.wait_procs: a server reparented to an init that doesn't reap
+    # stays a zombie, which psutil counts as alive for seconds; we count it as gone.
+    if not wait_for(lambda: not pid_alive(pid), timeout, interval=0.01):
+        _kill_group(pid)
+    wait_for(lambda: not any(pid_alive(c.pid) for c in children), 3, interval=0.01)
+    for c in children:
+        if pid_alive(c.pid):
+            try:
+                c.kill()
+            except psutil.NoSuchProcess:
+                pass
+
+
+def _kill_group(pid: int) -> None:
+    try:
+        os.killpg(os.getpgid(pid), signal.SIGKILL)
+    except (ProcessLookupError, PermissionError):
+        pass
+
+
+def port_in_use(port: int, host: str = "127.0.0.1") -> bool:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            s.bind((host, port))
+        except OSError as e:
+            if e.errno in (errno.EADDRINUSE, errno.EACCES):
+                return True
+            raise
+    return False
+
+
+def who_listens(port: int) -> str:
+    """Best effort: 'python3 (pid 123)' for the process listening on a port."""
+    try:
+        for c in psutil.net_connections(kind="tcp"):
+            if c.laddr and c.laddr.port == port and c.status == psutil.CONN_LISTEN and c.pid:
+                return f"{psutil.Process(c.pid).name()} (pid {c.pid})"
+    except (psutil.AccessDenied, psutil.NoSuchProcess):
+        pass
+    return "another program"
+
+
+def require_free_port(port: int, what: str) -> None:
+    if port_in_use(port):
+        raise LabError(
+            f"port {port} (for {what}) is already in use by {who_listens(port)}",
+            "stop that program, or start the lab on other ports: `lab up --port-base 9000`",
+        )
+
+
+def wait_for(check, timeout: float, interval: float = 0.05, proc: subprocess.Popen | None = None):
+    """Poll `check()` until it returns a truthy value; stop early if `proc` died."""
+    deadline = time.monotonic() + timeout
+    while True:
+        result = check()
+        if result:
+            return result
+        if proc is not None and proc.poll() is not None:
+            return None
+        if time.monotonic() > deadline:
+            return None
+        time.sleep(interval)
+
+
+def tail(path: Path, lines: int = 40) -> str:
+    try:
+        return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
+    except FileNotFoundError:
+        return ""
+
+
+def last_error_line(log_text: str) -> str | None:
+    """The line of a Python traceback that says what went wrong, e.g.
+    'SyntaxError: invalid syntax (models.py, line 12)'."""
+    lines = [l.strip() for l in log_text.splitlines() if l.strip()]
+    for i in range(len(lines) - 1, -1, -1):
+        line = lines[i]
+        head = line.split(":", 1)[0]
+        if head.endswith(("Error", "Exception", "Conflict")) and " " not in head:
+            # A SyntaxError's file and line are printed above it: `File ".../models.py", line 12`.
+            where = next((l for l in reversed(lines[:i]) if l.startswith('File "')), None)
+            if where:
+                try:
+                    fname = where.split('"')[1]
+                    lineno = where.split("line ")[1].split(",")[0]
+                    return f"{line} ({_short(fname)}, line {lineno})"
+                except IndexError:
+                    pass
+            return line
+    return None
+
+
+def _short(path: str) -> str:
+    """releases/v2/src/sightings/models.py -> sightings/models.py: name the file the learner edits."""
+    parts = Path(path).parts
+    if "src" in parts:
+        return str(Path(*parts[len(parts) - parts[::-1].index("src"):]))
+    return path

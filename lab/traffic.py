@@ -1,0 +1,381 @@
+"""Traffic: simulated users playing real journeys through nginx, every request recorded.
+
+Journeys (like a person with a fresh browser cache):
+  browse   list page + every static asset it references, then a sighting's detail page + assets
+  report   the report form + assets, POST a new sighting (expects a 302 redirect)
+  comment  a detail page + assets, POST a comment (expects a 302 redirect)
+
+Each request is recorded with time, journey, URL, status, latency, the slot and release that
+answered (X-App-Slot / X-App-Release, or nginx's X-Lab-Upstream), and an error kind.
+"""
+from __future__ import annotations
+
+import http.client
+import json
+import random
+import re
+import socket
+import statistics
+import threading
+import time
+from collections import Counter, defaultdict
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from urllib.parse import urlencode, urlsplit
+
+ASSET_RE = re.compile(r'(?:href|src)="(/static/[^"]+)"')
+DETAIL_RE = re.compile(r'href="(/sightings/\d+/)"')
+CSRF_RE = re.compile(r'name="csrfmiddlewaretoken" value="([^"]+)"')
+DEFAULT_JOURNEYS = {"browse": 6, "report": 2, "comment": 2}
+
+
+@dataclass
+class Record:
+    t: float              # seconds since the traffic started
+    user: int
+    journey: str
+    method: str
+    path: str
+    status: int | None    # None: no HTTP answer at all (refused, timed out)
+    latency_ms: float
+    slot: str | None
+    release: str | None
+    error: str | None     # kind of failure, None if the request did what the journey expected
+    detail: str | None = None
+    page_release: str | None = None  # for assets: the release of the page that referenced them
+
+    @property
+    def ok(self) -> bool:
+        return self.error is None
+
+
+class _Response:
+    def __init__(self, status, headers, body):
+        self.status, self.headers, self.body = status, headers, body
+
+    def header(self, name):
+        return self.headers.get(name.lower())
+
+
+class _User:
+    """One simulated visitor: a keep-alive connection, a cookie jar, a random generator."""
+
+    def __init__(self, run: "TrafficRun", index: int):
+        self.run, self.index = run, index
+        self.rng = random.Random(run.seed * 1000 + index)
+        self.cookies: dict[str, str] = {}
+        self.conn = None
+
+    def _connect(self):
+        self.conn = http.client.HTTPConnection(self.run.host, self.run.port, timeout=self.run.timeout)
+        self.conn_used = False
+
+    def request(self, journey, method, path, body=None, expect=(200,), page_release=None) -> _Response | None:
+        if self.conn is None:
+            self._connect()
+        headers = {"Host": f"{self.run.host}:{self.run.port}", "User-Agent": "bigfoot-lab-traffic"}
+        if self.cookies:
+            headers["Cookie"] = "; ".join(f"{k}={v}" for k, v in self.cookies.items())
+        data = None
+        if body is not None:
+            data = urlencode(body).encode()
+            headers["Content-Type"] = "application/x-www-form-urlencoded"
+            headers["Referer"] = self.run.base_url + path
+        t0 = time.monotonic()
+        try:
+            try:
+                self.conn.request(method, path, body=data, headers=headers)
+                r = self.conn.getresponse()
+            except (BrokenPipeError, ConnectionResetError, http.client.RemoteDisconnected):
+                # The server closed this kept-alive connection while it sat idle (nginx does on a
+                # reload). A browser retries such a request once on a new connection; so do we.
+                if not self.conn_used:
+                    raise
+                self._drop()
+                self._connect()
+                self.conn.request(method, path, body=data, headers=headers)
+                r = self.conn.getresponse()
+            payload = r.read()
+            self.conn_used = True
+            resp = _Response(r.status, {k.lower(): v for k, v in r.getheaders()}, payload)
+            if r.will_close:
+                self.conn.close()
+                self.conn = None
+        except (socket.timeout, TimeoutError):
+            self._drop()
+            self._record(journey, method, path, None, t0, None, f"timeout (>{self.run.timeout:g}s)", None, page_release)
+            return None
+        except (OSError, http.client.HTTPException) as e:
+            self._drop()
+            kind = "connection refused" if isinstance(e, ConnectionRefusedError) else f"connection error"
+            self._record(journey, method, path, None, t0, None, kind, type(e).__name__, page_release)
+            return None
+        for c in resp.headers.get("set-cookie", "").split(","):
+            m = re.match(r"\s*([A-Za-z0-9_-]+)=([^;]*)", c)
+            if m:
+                self.cookies[m.group(1)] = m.group(2)
+        error, detail = None, None
+        if resp.status not in expect:
+            error, detail = classify(method, path, resp)
+        self._record(journey, method, path, resp.status, t0, resp, error, detail, page_release)
+        return resp
+
+    def _drop(self):
+        try:
+            if self.conn:
+                self.conn.close()
+        finally:
+            self.conn = None
+
+    def _record(self, journey, method, path, status, t0, resp, error, detail, page_release):
+        slot = release = None
+        if resp is not None:
+            slot = resp.header("x-app-slot") or self.run.slot_of(resp.header("x-lab-upstream"))
+            release = resp.header("x-app-release")
+        self.run._add(Record(t=round(t0 - self.run.t0, 4), user=self.index, journey=journey, method=method,
+                             path=path, status=status, latency_ms=round((time.monotonic() - t0) * 1000, 2),
+                             slot=slot, release=release, error=error, detail=detail, page_release=page_release))
+
+    # ---- journeys ----
+    def page(self, journey, path):
+        r = self.request(journey, "GET", path)
+        if r is None or r.status != 200:
+            return None
+        html = r.body.decode(errors="replace")
+        release = r.header("x-app-release")
+        for asset in dict.fromkeys(ASSET_RE.findall(html)):  # each asset once, like a browser
+            self.request(journey, "GET", asset, page_release=release)
+        return html
+
+    def browse(self):
+        html = self.page("browse", "/")
+        links = DETAIL_RE.findall(html or "")
+        if links:
+            self.page("browse", self.rng.choice(links))
+
+    def report(self):
+        html = self.page("report", "/sightings/new/")
+        token = CSRF_RE.search(html or "")
+        if not token:
+            return
+        n = self.rng.randrange(10**6)
+        form = {"csrfmiddlewaretoken": token.group(1), "title": f"Footprints by the creek #{n}",
+                "description": "Large prints, 40 cm long, heading north.", "location": "Willow Creek, CA",
+                "sighted_at": "2026-11-20 06:30", "reporter": f"ranger{self.index}"}
+        self.request("report", "POST", "/sightings/new/", body=form, expect=(302,))
+
+    def comment(self):
+        html = self.page("comment", "/")
+        links = DETAIL_RE.findall(html or "")
+        if not links:
+            return
+        path = self.rng.choice(links)
+        html = self.page("comment", path)
+        token = CSRF_RE.search(html or "")
+        if not token:
+            return
+        form = {"csrfmiddlewaretoken": token.group(1), "author": f"hiker{self.index}",
+                "body": "I saw the same tracks last spring."}
+        self.request("comment", "POST", path + "comment/", body=form, expect=(302,))
+
+    def loop(self):
+        names = list(self.run.journeys)
+        weights = [self.run.journeys[n] for n in names]
+        while not self.run._stop.is_set():
+            if self.run.max_requests and len(self.run.records) >= self.run.max_requests:
+                break
+            getattr(self, self.rng.choices(names, weights)[0])()
+            if self.run.think:
+                self.run._stop.wait(self.rng.uniform(0, 2 * self.run.think))
+        self._drop()
+
+
+def classify(method: str, path: str, resp: _Response) -> tuple[str, str | None]:
+    """Name a failure the way a learner should read it."""
+    app_error = resp.header("x-app-error")
+    if resp.status == 404 and path.startswith("/static/"):
+        return "404 static asset", None
+    if resp.status >= 500 and app_error:
+        return f"{resp.status} {app_error.split(':', 1)[0]}", app_error
+    if resp.status in (502, 503, 504) and not resp.header("x-app-slot"):
+        return f"{resp.status} from nginx (no app server answered)", None
+    if method == "POST" and resp.status == 200:
+        return "POST not accepted (form re-rendered)", None
+    return f"{resp.status}", None
+
+
+class TrafficRun:
+    """Traffic in background threads; `start()`, then `stop()` (or a fixed `duration`)."""
+
+    def __init__(self, base_url: str, users: int = 4, duration: float | None = None, journeys: dict | None = None,
+                 timeout: float = 5.0, think: float = 0.02, seed: int = 1, max_requests: int | None = None,
+                 upstreams: dict[str, str] | None = None):
+        u = urlsplit(base_url)
+        self.base_url, self.host, self.port = base_url.rstrip("/"), u.hostname, u.port or 80
+        self.users, self.duration, self.timeout, self.think, self.seed = users, duration, timeout, think, seed
+        self.journeys = journeys or DEFAULT_JOURNEYS
+        self.max_requests = max_requests
+        self.upstreams = upstreams or {}
+        self.records: list[Record] = []
+        self.marks: list[tuple[float, str]] = []
+        self._lock = threading.Lock()
+        self._stop = threading.Event()
+        self._threads: list[threading.Thread] = []
+        self.t0 = time.monotonic()
+        self.elapsed = 0.0
+
+    def slot_of(self, upstream: str | None) -> str | None:
+        if not upstream:
+            return None
+        last = upstream.split(",")[-1].strip()  # after a retry nginx lists every slot it tried
+        return self.upstreams.get(last, "nginx" if last == "static-shared" else last)
+
+    def _add(self, rec: Record):
+        with self._lock:
+            self.records.append(rec)
+
+    def mark(self, label: str) -> None:
+        """Note an event (e.g. 'deploy starts') on the timeline."""
+        self.marks.append((round(time.monotonic() - self.t0, 3), label))
+
+    def start(self) -> "TrafficRun":
+        self.t0 = time.monotonic()
+        for i in range(self.users):
+            th = threading.Thread(target=_User(self, i).loop, daemon=True, name=f"traffic-user-{i}")
+            th.start()
+            self._threads.append(th)
+        if self.duration:
+            threading.Timer(self.duration, self._stop.set).start()
+        return self
+
+    def stop(self) -> "TrafficResult":
+        self._stop.set()
+        return self.wait()
+
+    def wait(self) -> "TrafficResult":
+        for th in self._threads:
+            th.join()
+        self.elapsed = time.monotonic() - self.t0
+        return self.result
+
+    @property
+    def result(self) -> "TrafficResult":
+        with self._lock:
+            return TrafficResult(list(self.records), self.elapsed or time.monotonic() - self.t0, list(self.marks))
+
+
+@dataclass
+class TrafficResult:
+    records: list[Record]
+    duration: float
+    marks: list[tuple[float, str]] = field(default_factory=list)
+
+    @property
+    def errors(self) -> list[Record]:
+        return [r for r in self.records if r.error]
+
+    def errors_of(self, kind_prefix: str) -> list[Record]:
+        return [r for r in self.errors if r.error.startswith(kind_prefix)]
+
+    def summary(self) -> dict:
+        lat = sorted(r.latency_ms for r in self.records) or [0.0]
+        pct = lambda p: lat[min(len(lat) - 1, int(p / 100 * len(lat)))]
+        by_slot, by_release = defaultdict(lambda: [0, 0]), defaultdict(lambda: [0, 0])
+        for r in self.records:
+            by_slot[r.slot or "-"][0] += 1
+            by_slot[r.slot or "-"][1] += bool(r.error)
+            by_release[r.release or "-"][0] += 1
+            by_release[r.release or "-"][1] += bool(r.error)
+        examples = {}
+        for r in self.errors:
+            examples.setdefault(r.error, describe(r))
+        return {
+            "requests": len(self.records),
+            "errors": len(self.errors),
+            "duration_s": round(self.duration, 2),
+            "requests_per_s": round(len(self.records) / self.duration, 1) if self.duration else 0,
+            "latency_ms": {"p50": pct(50), "p95": pct(95), "p99": pct(99), "max": lat[-1]},
+            "by_kind": dict(Counter(r.error for r in self.errors).most_common()),
+            "by_slot": {k: {"requests": v[0], "errors": v[1]} for k, v in sorted(by_slot.items())},
+            "by_release": {k: {"requests": v[0], "errors": v[1]} for k, v in sorted(by_release.items())},
+            "examples": examples,
+        }
+
+    def report(self) -> str:
+        s = self.summary()
+        pct = 100 * s["errors"] / s["requests"] if s["requests"] else 0
+        lines = [f"traffic: {s['requests']} requests in {s['duration_s']}s ({s['requests_per_s']}/s), "
+                 f"{s['errors']} failed ({pct:.1f}%)"]
+        for kind, n in s["by_kind"].items():
+            lines.append(f"  ✗ {kind} ×{n}   e.g. {s['examples'][kind]}")
+        lines.append("  by slot:    " + ", ".join(f"{k} {v['requests']} ({v['errors']} failed)" for k, v in s["by_slot"].items()))
+        lines.append("  by release: " + ", ".join(f"{k} {v['requests']} ({v['errors']} failed)" for k, v in s["by_release"].items()))
+        l = s["latency_ms"]
+        lines.append(f"  latency ms: p50 {l['p50']:.0f}, p95 {l['p95']:.0f}, p99 {l['p99']:.0f}, max {l['max']:.0f}")
+        return "\n".join(lines)
+
+    def to_json(self, path: str | Path) -> Path:
+        path = Path(path)
+        path.write_text(json.dumps({"summary": self.summary(), "marks": self.marks,
+                                    "records": [asdict(r) for r in self.records]}, indent=1))
+        return path
+
+    def plot(self, path: str | Path, title: str = "traffic through nginx") -> Path:
+        """Timeline: every request as a dot, by time and slot, coloured by outcome; latency below."""
+        import matplotlib
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+
+        path = Path(path)
+        slots = sorted({r.slot or "-" for r in self.records}) or ["-"]
+        colours = {"ok": "#2e6b3a", "4xx": "#e69f00", "5xx": "#d62728", "no answer": "#000000"}
+
+        def outcome(r):
+            if r.ok:
+                return "ok"
+            if r.status is None:
+                return "no answer"
+            return "5xx" if r.status >= 500 else "4xx"
+
+        fig, (ax, ax2) = plt.subplots(2, 1, figsize=(10, 5.2), sharex=True, gridspec_kw={"height_ratios": [1.2, 1]})
+        rng = random.Random(0)
+        for name, colour in colours.items():
+            rs = [r for r in self.records if outcome(r) == name]
+            if not rs:
+                continue
+            ys = [slots.index(r.slot or "-") + rng.uniform(-0.3, 0.3) for r in rs]
+            ax.scatter([r.t for r in rs], ys, s=6 if name == "ok" else 14, c=colour,
+                       label=f"{name} ({len(rs)})", alpha=0.6 if name == "ok" else 0.9, linewidths=0)
+            ax2.scatter([r.t for r in rs], [max(r.latency_ms, 0.1) for r in rs], s=5, c=colour, alpha=0.6, linewidths=0)
+        ax.set_yticks(range(len(slots)), slots)
+        ax.set_ylabel("answered by")
+        ax.legend(loc="upper left", bbox_to_anchor=(1.0, 1.0), fontsize=8, frameon=False)
+        ax2.set_yscale("log")
+        ax2.set_ylabel("latency (ms)")
+        ax2.set_xlabel("seconds since traffic started")
+        for t, label in self.marks:
+            for a in (ax, ax2):
+                a.axvline(t, color="#555", linestyle="--", linewidth=0.8)
+            ax.annotate(label, (t, len(slots) - 0.5), fontsize=7, rotation=90, va="top", ha="right")
+        s = self.summary()
+        ax.set_title(f"{title}: {s['requests']} requests, {s['errors']} failed")
+        fig.tight_layout()
+        fig.savefig(path, dpi=110)
+        plt.close(fig)
+        return path
+
+
+def describe(r: Record) -> str:
+    who = f"{r.slot or '?'}" + (f" ({r.release})" if r.release else "")
+    text = f"{r.method} {r.path} → {r.status if r.status is not None else r.error} from {who}"
+    if r.page_release and r.release and r.page_release != r.release:
+        text += f"; the page came from {r.page_release}"
+    if r.detail and r.detail != r.error:
+        text += f": {r.detail}"
+    return text
+
+
+def run_traffic(base_url: str, duration: float = 5.0, users: int = 4, **kw) -> TrafficResult:
+    run = TrafficRun(base_url, users=users, duration=duration, **kw)
+    run.start()
+    return run.wait()
