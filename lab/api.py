@@ -17,6 +17,7 @@ import sys
 import time
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 
 import psutil
@@ -31,6 +32,13 @@ from .slots import Slots
 
 STRATEGIES = ("rolling", "blue-green", "recreate")
 MIGRATE_WHEN = ("before", "after", "skip")
+
+
+@dataclass
+class Page:
+    status: int
+    headers: dict
+    text: str
 
 
 class Lab:
@@ -315,6 +323,15 @@ class Lab:
                 if r.stdout.strip():
                     self.log("    " + r.stdout.strip().splitlines()[-1])
 
+    def manage(self, release: str, *args: str) -> str:
+        """Run one of a release's management commands against the lab database (e.g. a backfill)."""
+        rel = self.releases.get(release)
+        with self.step(f"manage.py {' '.join(args)} (release {release})"):
+            r = rel.manage(*args, env=build_env(rel.static, DATABASE_URL=self.db.url()))
+            for line in r.stdout.strip().splitlines()[-5:]:
+                self.log("    " + line)
+            return r.stdout
+
     def sql(self, query: str, params=None) -> list[tuple]:
         """Run SQL on the app database as the superuser (for notebooks: pg_locks, sizes, timings)."""
         return self.db.sql(query, params, dbname=self.db.db_name)
@@ -366,6 +383,17 @@ class Lab:
             return run_deploy(self, self.releases.get(release), slot, strategy, migrate)
 
     # ------------------------------------------------------------------ traffic
+    def get(self, path: str = "/", timeout: float = 10.0) -> "Page":
+        """One GET through nginx, like a browser's address bar."""
+        import http.client
+        c = http.client.HTTPConnection("127.0.0.1", self.cfg.proxy_port, timeout=timeout)
+        try:
+            c.request("GET", path, headers={"Host": f"127.0.0.1:{self.cfg.proxy_port}"})
+            r = c.getresponse()
+            return Page(r.status, {k.lower(): v for k, v in r.getheaders()}, r.read().decode(errors="replace"))
+        finally:
+            c.close()
+
     def traffic(self, duration: float = 5.0, users: int = 4, **kw):
         from .traffic import run_traffic
         return run_traffic(self.url, duration=duration, users=users, upstreams=self._upstreams(), **kw)

@@ -21,6 +21,7 @@ timeout = 60
 accesslog = None
 errorlog = "-"
 loglevel = "warning"
+pidfile = os.environ.get("GUNICORN_PIDFILE") or None
 proc_name = "bigfoot-" + os.environ.get("APP_SLOT", "slot")
 # gunicorn ≥ 24 opens a control socket at one per-user path; two slots (or two labs) would
 # fight over it, and the lab doesn't use it.

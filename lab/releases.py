@@ -16,7 +16,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from . import procs
+from . import migrations_graph, procs
 from .config import APP_SOURCE, LabConfig, read_json, write_json
 from .errors import LabError
 
@@ -109,7 +109,8 @@ class Releases:
         for o in overlays:
             # an overlay replaces or adds files, like a commit on top of the app
             shutil.copytree(o, staging / "src", ignore=IGNORE, dirs_exist_ok=True)
-        self._check_python(staging / "src")
+        self._check_python(staging / "src", [base, *overlays])
+        migrations_graph.check_no_conflicts(staging / "src", shown_as=f"release {name}")
         candidate = Release(name, staging)
         env = build_env(static_root=candidate.static)
         candidate.manage("collectstatic", "--noinput", env=env, what="collectstatic")
@@ -125,18 +126,29 @@ class Releases:
         return release
 
     @staticmethod
-    def _check_python(src: Path) -> None:
-        """Refuse a release with a syntax error, naming the file and line, before anything runs it."""
+    def _check_python(src: Path, layers: list[Path]) -> None:
+        """Refuse a release with a syntax error, naming the file the learner edits and the line,
+        before anything runs it."""
         for f in src.rglob("*.py"):
             try:
                 compile(f.read_bytes(), str(f), "exec")
             except SyntaxError as e:
                 rel = f.relative_to(src)
-                raise LabError(f"syntax error in {rel}, line {e.lineno}: {e.msg}",
+                origin = next((layer / rel for layer in reversed(layers) if (layer / rel).exists()), rel)
+                raise LabError(f"syntax error in {display_path(origin)}, line {e.lineno}: {e.msg}",
                                "fix the file and build the release again") from None
 
     def remove(self, name: str) -> None:
         shutil.rmtree(self.cfg.releases_dir / name, ignore_errors=True)
+
+
+def display_path(p: Path) -> str:
+    """A path as the learner knows it: relative to the kit if inside it."""
+    from .config import KIT_ROOT
+    try:
+        return str(Path(p).resolve().relative_to(KIT_ROOT))
+    except ValueError:
+        return str(p)
 
 
 def build_env(static_root: Path, **extra: str) -> dict:

@@ -14,7 +14,7 @@ from .config import LabConfig, lab_secrets
 from .errors import LabError
 from .releases import Release
 
-GUNICORN_CONF = Path(__file__).resolve().parent / "gunicorn.conf.py"
+ENTRYPOINT = Path(__file__).resolve().parent / "entrypoint.sh"  # the same one the Docker image runs
 
 
 def health(port: int, timeout: float = 2.0) -> dict | None:
@@ -83,9 +83,9 @@ class Slots:
         log = self.log(name)
         log.parent.mkdir(parents=True, exist_ok=True)
         log.write_text("")  # this run's log only, so an error shown is this run's error
-        argv = [sys.executable, "-m", "gunicorn", "-c", str(GUNICORN_CONF), "--chdir", str(release.src),
-                "--pid", str(self.pidfile(name)), "bigfoot.wsgi:application"]
-        proc = procs.spawn(argv, log, env=slot_env(self.cfg, name, release, database_url), cwd=release.src)
+        env = slot_env(self.cfg, name, release, database_url)
+        env.update(PYTHON=sys.executable, GUNICORN_PIDFILE=str(self.pidfile(name)))
+        proc = procs.spawn(["/bin/sh", str(ENTRYPOINT), str(release.src)], log, env=env, cwd=release.src)
         self.pidfile(name).write_text(f"{proc.pid}\n")
 
         def ready():
