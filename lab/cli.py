@@ -55,7 +55,17 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--plot", metavar="PNG", help="save the timeline plot here")
     s.add_argument("--json", metavar="FILE", help="save every request here")
 
-    sub.add_parser("reset", help="restore the seeded database and the baseline release on both slots")
+    s = sub.add_parser("reset", help="restore the seeded database and baseline release; with NN: an exercise's starter")
+    s.add_argument("exercise", nargs="?", help="restore this exercise's starter (your edits are backed up first)")
+    sub.add_parser("exercises", help="list the exercises with your progress")
+    s = sub.add_parser("check", help="check an exercise (default: the next unsolved one)")
+    s.add_argument("exercise", nargs="?")
+    s.add_argument("-v", "--verbose", action="store_true", help="show every step of the lab")
+    s = sub.add_parser("hint", help="the next hint for an exercise")
+    s.add_argument("exercise")
+    s = sub.add_parser("solution", help="show the diff from your folder to the solution (asks first)")
+    s.add_argument("exercise")
+    s.add_argument("--yes", action="store_true", help="don't ask")
     s = sub.add_parser("seed", help="replace the data with N generated sightings (e.g. 1000000 for the big-table chapters)")
     s.add_argument("--sightings", type=int, default=1000)
     s.add_argument("--comments", type=int, help="comments per sighting (default: the seed command's)")
@@ -132,7 +142,23 @@ def run(args) -> int:
             print(f"records: {res.to_json(args.json)}")
         return 1 if res.errors else 0
     elif c == "reset":
-        lab.reset()
+        if args.exercise:
+            from .learner import reset_exercise
+            reset_exercise(lab.cfg.home, args.exercise)
+        else:
+            lab.reset()
+    elif c == "exercises":
+        from .learner import list_exercises
+        list_exercises(lab.cfg.home)
+    elif c == "check":
+        from .learner import run_check
+        return 0 if run_check(lab.cfg.home, args.exercise, verbose=args.verbose) else 1
+    elif c == "hint":
+        from .learner import show_hint
+        show_hint(lab.cfg.home, args.exercise)
+    elif c == "solution":
+        from .learner import show_solution
+        show_solution(args.exercise, args.yes)
     elif c == "seed":
         lab.seed(args.sightings, args.comments)
     elif c == "static-mode":

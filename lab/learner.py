@@ -1,0 +1,153 @@
+"""The learner's loop, rustlings-style: list with progress, check, hint, solution, reset.
+
+Progress lives in one small file in the learner's lab folder (.lab/progress.json)."""
+from __future__ import annotations
+
+import difflib
+import importlib.util
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from .config import KIT_ROOT, read_json, write_json
+from .errors import LabError
+from .exercises import CheckFailed, ExerciseInfo, catalogue, get
+
+
+class Progress:
+    def __init__(self, home: Path):
+        self.path = home / "progress.json"
+        self.data = read_json(self.path, {})
+
+    def entry(self, ex: ExerciseInfo) -> dict:
+        return self.data.setdefault(ex.id, {"status": "todo", "hints_shown": 0})
+
+    def save(self) -> None:
+        write_json(self.path, self.data)
+
+
+def list_exercises(home: Path, out=print) -> None:
+    p = Progress(home)
+    marks = {"solved": "✓", "failed": "✗", "todo": "·"}
+    total = 0
+    for ex in catalogue():
+        e = p.entry(ex)
+        total += ex.minutes
+        out(f"  {marks[e['status']]} {ex.id}  {ex.title:<55} {ex.minutes:>3} min   exercises/{ex.name}/")
+    solved = sum(1 for ex in catalogue() if p.entry(ex)["status"] == "solved")
+    out(f"\n  {solved}/{len(catalogue())} solved · about {total} min of exercises · "
+        f"`lab check` runs the next unsolved one, `lab hint NN` helps")
+
+
+def next_unsolved(home: Path) -> ExerciseInfo:
+    p = Progress(home)
+    for ex in catalogue():
+        if p.entry(ex)["status"] != "solved":
+            return ex
+    raise LabError("every exercise is solved — well done!", "run one again with `lab check NN`")
+
+
+def load_check(ex: ExerciseInfo, work_dir: Path | None = None):
+    path = (work_dir or ex.folder) / "test_check.py"
+    if not path.exists():
+        path = ex.folder / "test_check.py"
+    spec = importlib.util.spec_from_file_location(f"check_{ex.id}", path)
+    module = importlib.util.module_from_spec(spec)
+    try:
+        spec.loader.exec_module(module)
+    except SyntaxError as e:
+        raise LabError(f"syntax error in {path.relative_to(KIT_ROOT)}, line {e.lineno}: {e.msg}") from None
+    return module.check
+
+
+def run_check(home: Path, key: str | None, verbose: bool = False, out=print) -> bool:
+    ex = get(key) if key else next_unsolved(home)
+    out(f"checking {ex.id} · {ex.title}  (exercises/{ex.name}/)")
+    check = load_check(ex)
+    p = Progress(home)
+    t0 = time.monotonic()
+    steps = []
+
+    def log(msg):
+        steps.append(msg)
+        if verbose:
+            out("    " + msg)
+        elif msg.startswith(("deploy ", "→ migrate", "→ manage.py", "→ build release")):
+            out("  " + msg.lstrip("→ ").rstrip(" …"))
+
+    try:
+        scenario = check(ex.folder, log=log)
+    except CheckFailed as failure:
+        p.entry(ex)["status"] = "failed"
+        p.save()
+        out(f"\n{failure}\n\n  not yet ({time.monotonic() - t0:.1f}s). Stuck? `lab hint {ex.id}`")
+        return False
+    p.entry(ex)["status"] = "solved"
+    p.save()
+    out(f"\n✓ {ex.title}: passed in {time.monotonic() - t0:.1f}s")
+    if getattr(scenario, "traffic", None) is not None:
+        out("  " + scenario.traffic.report().replace("\n", "\n  "))
+    nxt = next((e for e in catalogue() if Progress(home).entry(e)["status"] != "solved"), None)
+    out(f"  next: `lab check {nxt.id}` ({nxt.title})" if nxt else "  all exercises solved!")
+    return True
+
+
+def show_hint(home: Path, key: str, out=print) -> None:
+    ex = get(key)
+    p = Progress(home)
+    e = p.entry(ex)
+    n = min(e["hints_shown"] + 1, len(ex.hints))
+    e["hints_shown"] = n
+    p.save()
+    out(f"hint {n} of {len(ex.hints)} for {ex.id} · {ex.title}:\n  {ex.hints[n - 1]}")
+    if n < len(ex.hints):
+        out(f"  (run `lab hint {ex.id}` again for the next one)")
+
+
+def solution_diff(ex: ExerciseInfo) -> str:
+    """The unified diff from the learner's current folder to the solution."""
+    chunks = []
+    a_root, b_root = ex.folder, ex.solution_folder
+    files = sorted({p.relative_to(a_root) for p in a_root.rglob("*") if p.is_file()} |
+                   {p.relative_to(b_root) for p in b_root.rglob("*") if p.is_file()})
+    for rel in files:
+        if "__pycache__" in rel.parts or rel.name in ("test_check.py",):
+            continue
+        a, b = a_root / rel, b_root / rel
+        a_lines = a.read_text().splitlines(keepends=True) if a.exists() else []
+        b_lines = b.read_text().splitlines(keepends=True) if b.exists() else []
+        chunks += difflib.unified_diff(a_lines, b_lines, f"exercises/{ex.name}/{rel}", f"solutions/{ex.name}/{rel}")
+    return "".join(chunks) or "(your folder already matches the solution)\n"
+
+
+def show_solution(key: str, assume_yes: bool, out=print, ask=input) -> None:
+    ex = get(key)
+    if not assume_yes:
+        if not sys.stdin.isatty():
+            raise LabError("`lab solution` asks before showing a solution", f"run `lab solution {ex.id} --yes`")
+        if ask(f"Show the solution to {ex.id} · {ex.title}? Trying one more hint first helps [y/N] ").strip().lower() not in ("y", "yes"):
+            out("ok, not shown")
+            return
+    out(solution_diff(ex))
+
+
+def reset_exercise(home: Path, key: str, out=print) -> Path:
+    """Restore the starter from git, after copying the learner's folder to a timestamped backup."""
+    ex = get(key)
+    backup = home / "backups" / f"{ex.name}-{time.strftime('%Y%m%d-%H%M%S')}"
+    if ex.folder.exists():
+        shutil.copytree(ex.folder, backup, ignore=shutil.ignore_patterns("__pycache__"))
+    rel = ex.folder.relative_to(KIT_ROOT)
+    r = subprocess.run(["git", "-C", str(KIT_ROOT), "checkout", "HEAD", "--", str(rel)], capture_output=True, text=True)
+    if r.returncode != 0:
+        raise LabError(f"could not restore {rel} from git: {r.stderr.strip().splitlines()[-1] if r.stderr.strip() else r.returncode}",
+                       f"your edits are safe in {backup}")
+    # files the learner added are not in git: they are in the backup, remove them from the folder
+    subprocess.run(["git", "-C", str(KIT_ROOT), "clean", "-fdq", "--", str(rel)], capture_output=True)
+    p = Progress(home)
+    p.entry(ex)["status"] = "todo"
+    p.save()
+    out(f"restored the starter of exercises/{ex.name}/; your edits are backed up in {backup}")
+    return backup

@@ -1,0 +1,89 @@
+"""The learner's loop: bad input gets one clear message naming the file; nothing is lost."""
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from lab.exercises import CheckFailed, Scenario, get
+from lab.learner import solution_diff
+
+KIT = Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture
+def work(tmp_path):
+    """A copy of exercise 02's starter, as a learner's folder to break."""
+    d = tmp_path / "02_add_field"
+    shutil.copytree(get("02").folder, d)
+    return d
+
+
+def test_syntax_error_in_learners_models_names_file_and_line(work):
+    models = work / "app" / "sightings" / "models.py"
+    models.write_text(models.read_text().replace("class Sighting(models.Model):", "class Sighting(models.Model)"))
+    with pytest.raises(CheckFailed) as e:
+        Scenario(work).__enter__()
+    assert e.value.reason == "syntax error"
+    assert "app/sightings/models.py, line 5" in e.value.message, e.value.message
+    assert "Traceback" not in str(e.value)
+
+
+def test_migration_conflict_names_both_migrations(work):
+    mig = work / "app" / "sightings" / "migrations"
+    (mig / "0002_sighting_rating.py").write_text((mig / "0002_sighting_flagged.py").read_text())
+    with pytest.raises(CheckFailed) as e:
+        Scenario(work).__enter__()
+    assert e.value.reason == "migration conflict"
+    assert "0002_sighting_flagged and 0002_sighting_rating" in e.value.message
+    assert "makemigrations --merge" in (e.value.look_at or "")
+
+
+def test_missing_plan_file_is_named(work):
+    (work / "plan.toml").unlink()
+    with pytest.raises(CheckFailed) as e:
+        Scenario(work)
+    assert e.value.reason == "missing file" and "plan.toml is missing" in e.value.message
+
+
+def test_missing_overlay_folder_is_named(work):
+    shutil.rmtree(work / "app")
+    with pytest.raises(CheckFailed) as e:
+        Scenario(work)
+    assert e.value.reason == "missing file" and "'app'" in e.value.message
+
+
+def test_solution_diff_shows_the_fix():
+    diff = solution_diff(get("02"))
+    assert "-            field=models.BooleanField(default=False)," in diff
+    assert "+            field=models.BooleanField(db_default=False)," in diff
+
+
+def test_reset_restores_the_starter_and_backs_up_the_learners_edits(tmp_path):
+    kit = tmp_path / "kit"
+    subprocess.run(["git", "clone", "-q", str(KIT), str(kit)], check=True)
+    models = kit / "exercises" / "02_add_field" / "app" / "sightings" / "models.py"
+    original = models.read_text()
+    models.write_text(original + "\n# my half-finished idea\n")
+    (models.parent / "notes.txt").write_text("try db_default")
+    r = subprocess.run([sys.executable, "-m", "lab", "--home", str(tmp_path / "home"), "reset", "02"],
+                       cwd=kit, capture_output=True, text=True, timeout=60)
+    assert r.returncode == 0, r.stderr
+    assert models.read_text() == original
+    assert not (models.parent / "notes.txt").exists()
+    backups = list((tmp_path / "home" / "backups").glob("02_add_field-*"))
+    assert len(backups) == 1
+    assert "my half-finished idea" in (backups[0] / "app" / "sightings" / "models.py").read_text()
+    assert (backups[0] / "app" / "sightings" / "notes.txt").read_text() == "try db_default"
+
+
+def test_cli_check_reports_in_words_and_exit_code(tmp_path):
+    r = subprocess.run([sys.executable, "-m", "lab", "--home", str(tmp_path / "home"), "check", "02"],
+                       cwd=KIT, capture_output=True, text=True, timeout=180)
+    assert r.returncode == 1
+    assert "500 IntegrityError" in r.stdout and "POST /sightings/new/" in r.stdout
+    assert "Traceback" not in r.stdout + r.stderr
+    r = subprocess.run([sys.executable, "-m", "lab", "--home", str(tmp_path / "home"), "exercises"],
+                       cwd=KIT, capture_output=True, text=True, timeout=60)
+    assert "✗ 02" in r.stdout
