@@ -15,7 +15,7 @@ help:
 	@echo "make bench   measure start, deploy, throughput, memory, seeding"
 
 lab: install
-	@$(BIN)/lab up
+	@$(BIN)/lab up --jupyter
 
 install: $(VENV)/.installed
 

@@ -26,6 +26,7 @@ from . import lock, procs
 from .config import LabConfig, lab_secrets, load_config, read_json, write_json
 from .database import Database
 from .errors import LabError
+from .jupyter import Jupyter
 from .proxy import Proxy
 from .releases import Release, Releases, build_env
 from .slots import Slots
@@ -49,6 +50,7 @@ class Lab:
         self.releases = Releases(self.cfg)
         self.slots = Slots(self.cfg)
         self.proxy = Proxy(self.cfg)
+        self.jupyter = Jupyter(self.cfg)
         self._log = log
         self._lock_depth = 0
 
@@ -110,13 +112,16 @@ class Lab:
                            "run `lab down` to stop what is left, then `lab up` to rebuild it")
 
     # ------------------------------------------------------------------ up / down
-    def up(self) -> dict:
-        """Start everything that is not running. Safe to run twice; heals a crashed part."""
+    def up(self, jupyter: bool = False) -> dict:
+        """Start everything that is not running. Safe to run twice; heals a crashed part.
+        `jupyter=True` also starts JupyterLab on the chapters (the workshop's one command)."""
         with self._locked("up"):
             t0 = time.monotonic()
             self.cfg.save()
             lab_secrets(self.cfg)
             self._check_ports_before_up()
+            if jupyter:
+                self.jupyter.spawn()  # starts in the background while the rest comes up
             baseline = self.cfg.app["baseline_release"]
             # The database and the first release don't depend on each other: do both at once.
             with ThreadPoolExecutor(2) as pool:
@@ -138,6 +143,9 @@ class Lab:
                             j.result()
             with self.step(f"nginx on {self.url} (static: {self.cfg.static_mode})"):
                 self.proxy.start(self._live())
+            if jupyter:
+                with self.step(f"JupyterLab on 127.0.0.1:{self.cfg.jupyter_port}"):
+                    self.jupyter.wait()
             self.log(f"lab is up in {time.monotonic() - t0:.1f}s: {self.url}  "
                      f"(blue {st['slots']['blue']['release']}, green {st['slots']['green']['release']})")
             return self.status()
@@ -194,6 +202,9 @@ class Lab:
     def down(self) -> int:
         """Stop everything; returns how many stray lab processes had to be killed at the end."""
         with self._locked("down"):
+            if self.jupyter.pid():
+                with self.step("stop JupyterLab"):
+                    self.jupyter.stop()
             with self.step("stop nginx"):
                 self.proxy.stop()
             with self.step("stop slots"):
@@ -247,6 +258,8 @@ class Lab:
                          "port": self.cfg.db_port if self.db.embedded else None,
                          "pid": self.db.pid() if self.db.embedded and pg_running else None},
             "slots": slots,
+            "jupyter": {"running": bool(self.jupyter.pid()), "port": self.cfg.jupyter_port,
+                        "url": self.jupyter.url if self.jupyter.pid() else None},
             "releases": self.releases.names(),
         }
 

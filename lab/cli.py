@@ -25,6 +25,7 @@ def build_parser() -> argparse.ArgumentParser:
     s = sub.add_parser("up", help="start the lab (builds and seeds on first run); safe to run again")
     s.add_argument("--port-base", type=int, help="nginx on this port, slots and PostgreSQL on the next ones (default 8000)")
     s.add_argument("--static-mode", choices=STATIC_MODES, help="how nginx serves /static/")
+    s.add_argument("--jupyter", action="store_true", help="also start JupyterLab on the chapters (what `make lab` does)")
     sub.add_parser("down", help="stop every process of the lab")
     s = sub.add_parser("status", help="what runs where")
     s.add_argument("--json", action="store_true", help="machine-readable")
@@ -103,9 +104,11 @@ def run(args) -> int:
               static_mode=getattr(args, "static_mode", None) if args.command == "up" else None)
     c = args.command
     if c == "up":
-        st = lab.up()
-        print(f"\n  Bigfoot sightings:  {st['url']}/\n  admin:              {st['url']}/admin/\n"
-              f"  traffic:            lab traffic     status: lab status     stop: lab down")
+        st = lab.up(jupyter=args.jupyter)
+        print(f"\n  Bigfoot sightings:  {st['url']}/\n  admin:              {st['url']}/admin/")
+        if st["jupyter"]["url"]:
+            print(f"  chapters (Jupyter): {st['jupyter']['url']}")
+        print("  next:               lab exercises     lab traffic     lab status     lab down")
     elif c == "down":
         lab.down()
     elif c == "status":
@@ -186,6 +189,8 @@ def print_status(st: dict) -> None:
         print(f"{mark(s['healthy'])} {s['slot']:9} 127.0.0.1:{s['port']}  release {s['release'] or s['deployed_release']}  {state}{live}")
     where = f"127.0.0.1:{d['port']}" if d["embedded"] else "DATABASE_URL"
     print(f"{mark(d['running'])} postgres  {where}  " + ("running" if d["running"] else "down"))
+    j = st["jupyter"]
+    print(f"{mark(j['running'])} jupyter   " + (j["url"] if j["running"] else "not running (`lab up --jupyter`)"))
     print(f"  releases: {', '.join(st['releases']) or 'none'}")
 
 

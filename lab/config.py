@@ -51,6 +51,10 @@ class LabConfig:
         return self.port_base + self.topology["proxy"]["port_offset"]
 
     @property
+    def jupyter_port(self) -> int:
+        return self.port_base + self.topology["jupyter"]["port_offset"]
+
+    @property
     def db_port(self) -> int:
         return self.port_base + self.topology["database"]["port_offset"]
 
@@ -170,6 +174,10 @@ def lab_secrets(cfg: LabConfig) -> dict:
             "db_password": secrets.token_urlsafe(18),
             "db_superuser_password": secrets.token_urlsafe(18),
             "admin_password": secrets.token_urlsafe(12),
+            "jupyter_token": secrets.token_hex(24),
         }
+        write_json(cfg.secrets_file, data, mode=0o600)
+    if "jupyter_token" not in data:  # a lab created before JupyterLab joined
+        data["jupyter_token"] = secrets.token_hex(24)
         write_json(cfg.secrets_file, data, mode=0o600)
     return data

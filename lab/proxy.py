@@ -54,6 +54,7 @@ class ProxyConfig:
     temp_dir: str
     daemon: bool = True
     run_as: str | None = None
+    resolver: str | None = None  # DNS server for upstream names looked up at run time (compose)
 
 
 def render(pc: ProxyConfig) -> str:
@@ -77,16 +78,19 @@ def local_config(cfg: LabConfig, live: dict[str, bool]) -> ProxyConfig:
     )
 
 
-def compose_config(cfg: LabConfig) -> ProxyConfig:
+def compose_config(cfg: LabConfig, live: dict[str, bool] | None = None) -> ProxyConfig:
     """The same template for docker-compose: slots are services, static is a shared volume."""
+    live = live or {}
     return ProxyConfig(
         topology="compose",
         listen=str(cfg.topology["proxy"]["container_port"]),
-        slots=[Upstream(s.name, f"{s.host}:{s.container_port}") for s in cfg.slots],
+        slots=[Upstream(s.name, f"{s.host}:{s.container_port}", live.get(s.name, True)) for s in cfg.slots],
         static_mode=cfg.static_mode,
         shared_static_dir="/srv/static-shared",
         pid_file="/tmp/nginx.pid", error_log="/dev/stderr", access_log="/dev/stdout",
         temp_dir="/tmp/nginx", daemon=False,
+        # Docker's embedded DNS server, on every user-defined network (compose's default one)
+        resolver="127.0.0.11",
     )
 
 
