@@ -1,0 +1,201 @@
+"""The lab's numbers, measured (not a timed test): medians of several runs on this machine.
+
+    make bench                       # or: .venv/bin/python bench/benchmark.py --runs 3
+    .venv/bin/python bench/benchmark.py --quick      # one run each, no 1M seed
+
+Writes bench/results/latest.json and docs/benchmarks.md (the table the docs publish).
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import shutil
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+KIT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(KIT))
+
+from lab import Lab  # noqa: E402
+from lab.exercises import free_port_base, get  # noqa: E402
+
+TARGETS = {  # issue 2's targets
+    "up_cold_s": 5.0, "up_warm_s": 2.0, "deploy_rolling_one_slot_s": 3.0,
+    "throughput_rps": 300, "memory_mb": 600, "seed_1m_s": 15.0,
+}
+
+
+def timed(fn) -> float:
+    t0 = time.monotonic()
+    fn()
+    return time.monotonic() - t0
+
+
+def median(xs):
+    return round(statistics.median(xs), 2)
+
+
+def machine() -> dict:
+    cpu = ""
+    try:
+        cpu = next(l.split(":", 1)[1].strip() for l in open("/proc/cpuinfo") if l.startswith("model name"))
+    except (OSError, StopIteration):
+        cpu = platform.processor()
+    import psutil
+    return {"cpu": cpu, "cores": os.cpu_count(), "memory_gb": round(psutil.virtual_memory().total / 2**30, 1),
+            "os": f"{platform.system()} {platform.release()}", "python": platform.python_version(),
+            "date": time.strftime("%Y-%m-%d")}
+
+
+def lab_memory(lab: Lab) -> dict:
+    """Total memory of the lab's processes: USS (memory unique to each process, no double counting
+    of shared pages) and RSS (over-counts shared pages)."""
+    import psutil
+    uss = rss = 0
+    n = 0
+    for p in lab.processes():
+        try:
+            mi = p.memory_full_info()
+            uss += mi.uss
+            rss += mi.rss
+            n += 1
+        except (psutil.NoSuchProcess, psutil.AccessDenied):
+            pass
+    return {"processes": n, "uss_mb": round(uss / 2**20), "rss_mb": round(rss / 2**20)}
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--runs", type=int, default=3)
+    ap.add_argument("--quick", action="store_true", help="one run each, skip the 1M-row seed")
+    args = ap.parse_args()
+    runs = 1 if args.quick else args.runs
+    res: dict = {"machine": machine(), "runs": runs}
+    quiet = None
+    root = Path(tempfile.mkdtemp(prefix="bigfoot-bench-"))
+    os.chmod(root, 0o755)
+    try:
+        # ---- lab up, cold (initdb, build v1 + collectstatic, migrate, seed) and warm
+        cold, warm = [], []
+        lab = None
+        for i in range(runs):
+            home = root / f"cold{i}"
+            lab = Lab(home=home, port_base=free_port_base(), log=quiet)
+            cold.append(timed(lab.up))
+            for _ in range(1 if i < runs - 1 else runs):
+                lab.down()
+                warm.append(timed(lab.up))
+            if i < runs - 1:
+                lab.down()
+        res["up_cold_s"], res["up_warm_s"] = median(cold), median(warm)
+        print(f"up cold {res['up_cold_s']}s, warm {res['up_warm_s']}s", flush=True)
+
+        # ---- deploys: static shared so the deploys themselves are measured, not failures
+        lab.set_static_mode("shared")
+        lab.build_release("v2", [get("01").folder / "app"])
+        one, both, bg, rec = [], [], [], []
+        for i in range(runs):
+            one.append(timed(lambda: lab.deploy("v2", slot="green")))
+            one.append(timed(lambda: lab.deploy("v1", slot="green")))
+            both.append(timed(lambda: lab.deploy("v2")))
+            both.append(timed(lambda: lab.deploy("v1")))
+            bg.append(timed(lambda: lab.deploy("v2", strategy="blue-green")))
+            bg.append(timed(lambda: lab.deploy("v1", strategy="blue-green")))
+            rec.append(timed(lambda: lab.deploy("v2", strategy="recreate")))
+            rec.append(timed(lambda: lab.deploy("v1", strategy="recreate")))
+        lab.deploy("v1")  # both slots live on v1 again
+        res.update(deploy_rolling_one_slot_s=median(one), deploy_rolling_both_slots_s=median(both),
+                   deploy_blue_green_s=median(bg), deploy_recreate_s=median(rec))
+        print(f"deploy rolling one slot {median(one)}s, both {median(both)}s, blue-green {median(bg)}s, "
+              f"recreate {median(rec)}s", flush=True)
+
+        # ---- throughput through nginx, both slots up (closed loop, no think time)
+        tp = []
+        for i in range(runs):
+            r = lab.traffic(duration=5, users=8, think=0)
+            s = r.summary()
+            tp.append(s)
+        best = sorted(tp, key=lambda s: s["requests_per_s"])[len(tp) // 2]
+        res["throughput_rps"] = best["requests_per_s"]
+        res["latency_ms"] = best["latency_ms"]
+        res["throughput_errors"] = best["errors"]
+        # the same with static proxied to the slots (every asset through gunicorn)
+        lab.set_static_mode("proxy")
+        res["throughput_rps_static_proxied"] = lab.traffic(duration=5, users=8, think=0).summary()["requests_per_s"]
+        lab.set_static_mode("shared")
+        print(f"throughput {res['throughput_rps']} req/s (static proxied: {res['throughput_rps_static_proxied']}), "
+              f"latency {best['latency_ms']}", flush=True)
+
+        # ---- memory of the running lab (nginx, 2 slots, PostgreSQL with the slots' connections)
+        res["memory"] = lab_memory(lab)
+        res["memory_mb"] = res["memory"]["uss_mb"]
+        print(f"memory {res['memory']}", flush=True)
+
+        # ---- seeding 1,000,000 sightings
+        if not args.quick:
+            seeds = [timed(lambda: lab.seed(1_000_000)) for _ in range(max(1, runs - 1))]
+            res["seed_1m_s"] = median(seeds)
+            print(f"seed 1M {res['seed_1m_s']}s", flush=True)
+        lab.down()
+    finally:
+        for home in root.glob("*"):
+            try:
+                Lab(home=home, log=None).down()
+            except Exception:  # noqa: BLE001 - best-effort clean-up of a bench lab
+                pass
+        shutil.rmtree(root, ignore_errors=True)
+
+    timings = KIT / ".lab" / "test-timings.json"
+    if timings.exists():
+        res["exercise_checks_s"] = json.loads(timings.read_text())
+    out = KIT / "bench" / "results"
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "latest.json").write_text(json.dumps(res, indent=2))
+    write_markdown(res)
+    print(f"wrote {out / 'latest.json'} and docs/benchmarks.md")
+    return 0
+
+
+def write_markdown(res: dict) -> None:
+    m = res["machine"]
+    rows = [
+        ("`lab up`, cold (initdb, build, collectstatic, migrate, seed 1,000)", "up_cold_s", "s", "≤ 5 s"),
+        ("`lab up`, warm", "up_warm_s", "s", "≤ 2 s"),
+        ("rolling deploy, one slot", "deploy_rolling_one_slot_s", "s", "≤ 3 s"),
+        ("rolling deploy, both slots", "deploy_rolling_both_slots_s", "s", ""),
+        ("blue-green deploy", "deploy_blue_green_s", "s", ""),
+        ("recreate deploy", "deploy_recreate_s", "s", ""),
+        ("throughput through nginx, both slots (static shared)", "throughput_rps", "req/s", "≥ 300"),
+        ("throughput, static proxied to the slots", "throughput_rps_static_proxied", "req/s", ""),
+        ("memory of the running lab (USS)", "memory_mb", "MB", "≤ 600"),
+        ("seed 1,000,000 sightings", "seed_1m_s", "s", "≤ 15 s"),
+    ]
+    lines = ["# Benchmarks", "",
+             f"Measured by `bench/benchmark.py` (median of {res['runs']} run(s)) on {m['date']}: "
+             f"{m['cpu']}, {m['cores']} cores, {m['memory_gb']} GB, {m['os']}, Python {m['python']}.", "",
+             "| what | result | target |", "|---|---|---|"]
+    for label, key, unit, target in rows:
+        if key in res:
+            lines.append(f"| {label} | {res[key]} {unit} | {target} |")
+    if "latency_ms" in res:
+        l = res["latency_ms"]
+        lines.append(f"| latency at that load (p50 / p95 / p99) | {l['p50']:.0f} / {l['p95']:.0f} / {l['p99']:.0f} ms | |")
+    if "memory" in res:
+        lines.append(f"| memory (RSS, counts shared pages per process) | {res['memory']['rss_mb']} MB in "
+                     f"{res['memory']['processes']} processes | |")
+    checks = res.get("exercise_checks_s")
+    if checks:
+        lines += ["", "## Exercise checks", "", "From the last `make test` run (`tests/test_exercises.py`).", "",
+                  "| check | seconds |", "|---|---|"]
+        lines += [f"| {k} | {v} |" for k, v in sorted(checks.items())]
+    (KIT / "docs").mkdir(exist_ok=True)
+    (KIT / "docs" / "benchmarks.md").write_text("\n".join(lines) + "\n")
+
+
+if __name__ == "__main__":
+    sys.exit(main())
