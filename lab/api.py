@@ -111,10 +111,18 @@ class Lab:
             raise LabError(f"the lab's state folder {self.cfg.home} is missing (deleted?)",
                            "run `lab down` to stop what is left, then `lab up` to rebuild it")
 
+    def _refuse_if_orphaned(self) -> None:
+        """The state folder was deleted under a running lab: its processes still hold the ports.
+        Starting again would half-work; say what happened instead."""
+        if not self.cfg.home.exists() and self.processes():
+            raise LabError(f"the lab's state folder {self.cfg.home} was deleted while the lab was running",
+                           "run `lab down` to stop what is left, then `lab up` to start afresh")
+
     # ------------------------------------------------------------------ up / down
     def up(self, jupyter: bool = False) -> dict:
         """Start everything that is not running. Safe to run twice; heals a crashed part.
         `jupyter=True` also starts JupyterLab on the chapters (the workshop's one command)."""
+        self._refuse_if_orphaned()
         with self._locked("up"):
             t0 = time.monotonic()
             self.cfg.save()
@@ -242,6 +250,7 @@ class Lab:
 
     # ------------------------------------------------------------------ status
     def status(self) -> dict:
+        self._refuse_if_orphaned()
         st = self.state
         slots = []
         for s in self.cfg.slots:
@@ -375,10 +384,17 @@ class Lab:
                 idle = self.proxy.wait_old_workers(old_workers)
             self.slots.stop(name, idle=idle)
             self._publish_static(release)
+            previous = self.state["slots"][name]["release"]
             try:
                 self.slots.start(name, release, self.db.url())
-            except LabError:
-                # leave nginx on the other slot; the broken slot stays out of rotation
+            except LabError as e:
+                # A broken release never takes the slot down for good: back to what it ran before.
+                if previous != release.name and previous in self.releases.names():
+                    self.slots.start(name, self.releases.get(previous), self.db.url())
+                    self._set_slot(name, live=True)
+                    if self.proxy.pid():
+                        self.proxy.reload(self._live())
+                    raise LabError(f"{e.message}; slot {name} is back on {previous}", e.hint) from None
                 raise
             self._set_slot(name, release=release.name, live=True)
             if self.proxy.pid():

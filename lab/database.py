@@ -87,13 +87,22 @@ class Database:
     def _user(self) -> str | None:
         return SERVICE_USER if os.geteuid() == 0 else None
 
+    def _as_service_user(self) -> dict:
+        """subprocess arguments to run as the service user, with ITS groups: keeping root's group
+        would make group permission bits (e.g. a 0701 folder) deny access."""
+        user = self._user()
+        if not user:
+            return {}
+        gid = pwd.getpwnam(user).pw_gid
+        return {"user": user, "group": gid, "extra_groups": []}
+
     def _run(self, *argv: str, check: bool = True) -> subprocess.CompletedProcess:
         exe = str(pg_bin_dir() / argv[0])
         # pg_ctl's own children inherit our stdout; use files, not pipes, or `start` never returns.
         out = self.cfg.pg_dir / "pg_ctl.out"
         with open(out, "w") as f:
             r = subprocess.run([exe, *argv[1:]], stdout=f, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                               user=self._user())
+                               **self._as_service_user())
         if check and r.returncode != 0:
             raise LabError(f"{argv[0]} failed: {procs.tail(out, 3) or procs.tail(self.log, 3)}",
                            f"see {self.log}")
@@ -167,8 +176,9 @@ class Database:
         if stale.exists():  # left by a kill -9; pg_ctl refuses to start while it exists
             stale.unlink()
         opts = (f"-p {self.cfg.db_port} -c listen_addresses=127.0.0.1 -c unix_socket_directories='' "
-                # a lab, not production: durability traded for speed (a crash loses nothing we can't re-seed)
-                "-c fsync=off -c synchronous_commit=off -c full_page_writes=off "
+                # A lab, not production: no fsync (a machine crash may lose data we can re-seed), but
+                # synchronous_commit stays on, so a killed PostgreSQL loses no committed row.
+                "-c fsync=off -c full_page_writes=off "
                 "-c max_connections=200 -c shared_buffers=64MB")
         self._run("pg_ctl", "-D", str(self.data_dir), "-o", opts, "-l", str(self.log), "-w", "-t", "30", "start")
 

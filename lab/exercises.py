@@ -166,7 +166,10 @@ def template_home(log=None) -> Path:
     """A stopped lab (initialised PostgreSQL with the seeded baseline + release v1), built once
     per version of bigfoot_app/ and cloned for every check: a check starts warm (~1 s), not cold."""
     from .api import Lab
-    key = content_hash([APP_SOURCE, KIT_ROOT / "lab"])
+    # Only what shapes the template's content: the app (v1, migrations, seed) and how the
+    # database and releases are made. Other lab code can change without a rebuild.
+    key = content_hash([APP_SOURCE]) + "-" + content_hash_files(
+        [KIT_ROOT / "lab" / f for f in ("database.py", "releases.py", "topology.toml")])
     home = _cache_dir() / f"template-{key}"
     if (home / "READY").exists():
         return home
@@ -186,12 +189,23 @@ def template_home(log=None) -> Path:
     return home
 
 
+def content_hash_files(files: list[Path]) -> str:
+    import hashlib
+    h = hashlib.sha256()
+    for f in files:
+        h.update(f.read_bytes())
+    return h.hexdigest()[:8]
+
+
 @contextmanager
-def _cache_lock():
+def _cache_lock(shared: bool = False):
+    """Exclusive to build or delete a template, shared to copy one: a check never copies a
+    template that another process is deleting."""
     import fcntl
+    _cache_dir().mkdir(parents=True, exist_ok=True)
     fd = os.open(_cache_dir() / ".lock", os.O_RDWR | os.O_CREAT, 0o644)
     try:
-        fcntl.flock(fd, fcntl.LOCK_EX)
+        fcntl.flock(fd, fcntl.LOCK_SH if shared else fcntl.LOCK_EX)
         yield
     finally:
         os.close(fd)
@@ -205,7 +219,15 @@ def fresh_lab(static_mode: str = "proxy", log=None):
     home = Path(tempfile.mkdtemp(prefix="bigfoot-check-"))
     os.chmod(home, 0o755)
     # cp -a keeps owners and modes (PostgreSQL's data folder must stay its service user's)
-    subprocess.run(["cp", "-a", f"{template}/.", str(home)], check=True)
+    with _cache_lock(shared=True):
+        if not (template / "READY").exists():  # replaced meanwhile by a newer version
+            template = None
+        else:
+            subprocess.run(["cp", "-a", f"{template}/.", str(home)], check=True)
+    if template is None:
+        template = template_home()
+        with _cache_lock(shared=True):
+            subprocess.run(["cp", "-a", f"{template}/.", str(home)], check=True)
     (home / "READY").unlink(missing_ok=True)
     for stale in ("state.json", "lab.lock"):
         (home / stale).unlink(missing_ok=True)
@@ -232,6 +254,7 @@ class Scenario:
         self.lab = None
         self.traffic = None       # TrafficResult once the plan ran
         self.step_log: list[str] = []
+        self.failed_attempts: list[tuple[str, str]] = []   # (step, why) for steps that were retried
 
     def log(self, msg: str):
         self.step_log.append(msg)
@@ -254,6 +277,23 @@ class Scenario:
         return self._ctx.__exit__(*exc)
 
     def run_step(self, step: dict) -> None:
+        """One plan step. Any step may say `retries = N` (and `retry_delay = S`, default 1 s): it is
+        tried again when it fails, like a pipeline that retries a migration that gave up on lock_timeout."""
+        retries, delay = int(step.get("retries", 0)), float(step.get("retry_delay", 1))
+        for attempt in range(1, retries + 2):
+            try:
+                return self._run_step_once(step)
+            except CheckFailed as failure:
+                if attempt > retries:
+                    if retries:
+                        failure.message += f" (and the {retries} retr{'y' if retries == 1 else 'ies'} before it)"
+                    raise
+                self.failed_attempts.append((_describe_step(step), failure.message))
+                self.log(f"  ✗ attempt {attempt} of {retries + 1} failed: {failure.message}; "
+                         f"retrying in {delay:g}s")
+                time.sleep(delay)
+
+    def _run_step_once(self, step: dict) -> None:
         a = step["action"]
         try:
             if a == "deploy":
@@ -271,11 +311,17 @@ class Scenario:
             raise CheckFailed(_reason_of(e.message), f"step `{_describe_step(step)}` failed: {e.message}",
                               e.hint or "see the step's output above") from None
 
-    def run(self, steps: list[dict] | None = None, settle: float = 1.0, during=None) -> "Scenario":
-        """Carry out the plan while traffic flows; `during(scenario)` runs alongside (e.g. a blocker)."""
-        with self.lab.traffic_in_background(users=self.users, settle=settle) as t:
+    def run(self, steps: list[dict] | None = None, settle: float = 1.0, during=None, before_step=None,
+            traffic_timeout: float | None = None) -> "Scenario":
+        """Carry out the plan while traffic flows; `during(scenario)` runs alongside (e.g. a blocker).
+        `before_step(scenario, step)` runs just before each step (e.g. starts a slow report);
+        `traffic_timeout`: how long a simulated user waits for an answer (default 5 s)."""
+        kw = {"timeout": traffic_timeout} if traffic_timeout else {}
+        with self.lab.traffic_in_background(users=self.users, settle=settle, **kw) as t:
             time.sleep(0.5)  # steady traffic on the old release first
             for step in (self.plan.steps if steps is None else steps):
+                if before_step:
+                    before_step(self, step)
                 t.mark(_describe_step(step))
                 self.run_step(step)
             if during:
@@ -308,6 +354,63 @@ class Scenario:
                             "from information_schema.columns where table_name = %s", (table,))
         return {r[0]: {"nullable": r[1] == "YES", "default": r[2], "type": r[3]} for r in rows}
 
+    # ---- helpers for multi-release exercises (03, 04, 05, 09) ----
+    def final_release(self) -> str:
+        """The release the plan deploys last: what production runs once the plan is done."""
+        deploys = [st["release"] for st in self.plan.steps if st["action"] == "deploy"]
+        return deploys[-1] if deploys else self.lab.cfg.app["baseline_release"]
+
+    def serving_releases(self) -> set[str]:
+        return {sl["release"] for sl in self.lab.status()["slots"]}
+
+    def release_python(self, release: str, code: str):
+        """Run Python inside a release's Django (`manage.py shell -c`), against the lab database.
+        Returns the CompletedProcess (returncode, stdout, stderr); never raises."""
+        from .releases import build_env
+        rel = self.lab.releases.get(release)
+        return rel.manage("shell", "-c", code, env=build_env(rel.static, DATABASE_URL=self.lab.db.url()),
+                          check=False)
+
+    def expect_migrations_match_models(self, release: str) -> None:
+        """`manage.py makemigrations --check --dry-run` on a release: its migrations (the state
+        Django believes the database is in) must describe its models exactly."""
+        from .releases import build_env
+        rel = self.lab.releases.get(release)
+        r = rel.manage("makemigrations", "--check", "--dry-run", env=build_env(rel.static, DATABASE_URL=self.lab.db.url()),
+                       check=False)
+        if r.returncode != 0:
+            missing = [ln.strip()[2:] for ln in r.stdout.splitlines() if ln.strip().startswith("- ")]
+            raise CheckFailed(
+                "migrations out of date",
+                f"release {release}'s migrations don't match its models: `manage.py makemigrations` would still "
+                f"create a migration ({'; '.join(missing) or (r.stderr.strip().splitlines() or ['?'])[-1]})",
+                "Django's migration state must describe the models of the same release: regenerate the "
+                "migration, or change only the state with SeparateDatabaseAndState(state_operations=...)")
+
+    def migrations_sql(self, release: str, app: str = "sightings") -> dict[str, dict]:
+        """What each of a release's migrations runs in the database (`sqlmigrate`, in one Django
+        start): {name: {"atomic": bool, "sql": str}}, in file-name order."""
+        import json
+        code = ("import io, json\n"
+                "from django.core.management import call_command\n"
+                "from django.db import connection\n"
+                "from django.db.migrations.loader import MigrationLoader\n"
+                "loader = MigrationLoader(connection)\n"
+                "out = {}\n"
+                f"for (a, name), m in sorted(loader.disk_migrations.items()):\n"
+                f"    if a == {app!r}:\n"
+                "        buf = io.StringIO()\n"
+                "        call_command('sqlmigrate', a, name, stdout=buf)\n"
+                "        out[name] = {'atomic': m.atomic, 'sql': buf.getvalue()}\n"
+                "print('JSON ' + json.dumps(out))\n")
+        r = self.release_python(release, code)
+        line = next((ln for ln in r.stdout.splitlines() if ln.startswith("JSON ")), None)
+        if r.returncode != 0 or line is None:
+            raise CheckFailed("migrations broken", f"release {release}'s migrations can't be read: "
+                              f"{(r.stderr.strip().splitlines() or ['?'])[-1]}",
+                              f"try `manage.py sqlmigrate {app} <name>` in the release")
+        return json.loads(line[5:])
+
 
 LOOK_AT = {
     "404": "a page from one release asked for a static file only the other release has: "
@@ -321,6 +424,8 @@ LOOK_AT = {
 
 def _reason_of(message: str) -> str:
     m = message.lower()
+    if "lock timeout" in m:
+        return "lock timeout"
     for key in ("syntax error", "migration conflict", "missing", "import"):
         if key in m:
             return key if key != "missing" else "missing file"
