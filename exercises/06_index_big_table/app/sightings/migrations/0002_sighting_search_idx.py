@@ -1,0 +1,20 @@
+import django.contrib.postgres.indexes
+import django.contrib.postgres.search
+from django.db import migrations
+
+
+class Migration(migrations.Migration):
+
+    dependencies = [
+        ("sightings", "0001_initial"),
+    ]
+
+    operations = [
+        migrations.AddIndex(
+            model_name="sighting",
+            index=django.contrib.postgres.indexes.GinIndex(
+                django.contrib.postgres.search.SearchVector("description", config="english"),
+                name="sighting_search_idx",
+            ),
+        ),
+    ]

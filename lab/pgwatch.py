@@ -1,0 +1,231 @@
+"""Watching PostgreSQL while a check (or a notebook) runs: who waits for which lock, for how long,
+behind whom — and a slow "report" transaction that holds a lock, to make the lock queue visible.
+
+    with LockWatch(lab, "sightings_sighting") as watch:      # samples pg_locks 10× a second
+        lab.migrate("v2")
+    watch.longest("INSERT")        # seconds the longest-waiting INSERT on the table waited
+    watch.max_queue                # most statements waiting on the table at the same moment
+    print(watch.report())
+
+    with SlowReport(lab, "sightings_sighting", hold_after_waiter=5):   # holds ACCESS SHARE
+        lab.migrate("v2")          # an ALTER TABLE now queues behind the report...
+
+Both use their own superuser connection, so they see every session (the app's, the migration's).
+"""
+from __future__ import annotations
+
+import threading
+import time
+from dataclasses import dataclass, field
+
+SAMPLE = """
+select a.pid, coalesce(a.application_name, ''), a.query, l.mode, l.granted,
+       extract(epoch from clock_timestamp() - coalesce(a.query_start, clock_timestamp()))::float8,
+       extract(epoch from clock_timestamp() - coalesce(a.xact_start, clock_timestamp()))::float8,
+       case when l.granted then '{}'::int[] else pg_blocking_pids(a.pid) end,
+       a.query_start
+from pg_locks l join pg_stat_activity a on a.pid = l.pid
+where l.locktype = 'relation' and l.relation = %s::regclass and a.pid <> pg_backend_pid()
+"""
+
+MODES = {  # pg_locks' names → the names in PostgreSQL's docs (and in the chapters)
+    "AccessShareLock": "ACCESS SHARE", "RowShareLock": "ROW SHARE", "RowExclusiveLock": "ROW EXCLUSIVE",
+    "ShareUpdateExclusiveLock": "SHARE UPDATE EXCLUSIVE", "ShareLock": "SHARE",
+    "ShareRowExclusiveLock": "SHARE ROW EXCLUSIVE", "ExclusiveLock": "EXCLUSIVE",
+    "AccessExclusiveLock": "ACCESS EXCLUSIVE",
+}
+
+
+def _statement(query: str) -> str:
+    """'INSERT INTO "sightings_sighting" (...' → 'INSERT INTO "sightings_sighting"' (one line, short)."""
+    q = " ".join((query or "").split())
+    return q if len(q) <= 90 else q[:87] + "..."
+
+
+@dataclass
+class Wait:
+    """One statement that waited for a lock on the table (one row per statement, not per sample)."""
+    pid: int
+    app: str
+    query: str
+    mode: str
+    seconds: float              # how long it had waited when last seen waiting
+    blocked_by: set[int] = field(default_factory=set)
+    first_seen: float = 0.0     # seconds since the watch started
+
+    @property
+    def verb(self) -> str:
+        return (self.query.split(None, 1) or [""])[0].upper()
+
+
+@dataclass
+class Holder:
+    pid: int
+    app: str
+    query: str
+    mode: str
+    xact_seconds: float
+
+
+class LockWatch:
+    """Samples, every `interval` seconds, the relation locks on `table`: granted and waiting."""
+
+    def __init__(self, lab, table: str, interval: float = 0.1):
+        self.lab, self.table, self.interval = lab, table, interval
+        self.waits: dict[tuple, Wait] = {}
+        self.holders: dict[int, Holder] = {}
+        self.max_queue = 0          # most statements waiting on the table in one sample
+        self.samples = 0
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._error: Exception | None = None
+        self.t0 = time.monotonic()
+
+    def __enter__(self) -> "LockWatch":
+        self._conn_cm = self.lab.db.connect(dbname=self.lab.db.db_name)
+        self._conn = self._conn_cm.__enter__()
+        self._conn.execute("set application_name = 'lab lock watch'")
+        self.t0 = time.monotonic()
+        self._thread = threading.Thread(target=self._loop, daemon=True, name=f"lockwatch-{self.table}")
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc):
+        self._stop.set()
+        if self._thread:
+            self._thread.join(timeout=5)
+        self._conn_cm.__exit__(None, None, None)
+        return False
+
+    def _loop(self) -> None:
+        while not self._stop.is_set():
+            try:
+                self.sample()
+            except Exception as e:  # noqa: BLE001 - a watch must never break the check it watches
+                self._error = e
+            self._stop.wait(self.interval)
+
+    def sample(self) -> None:
+        rows = self._conn.execute(SAMPLE, (self.table,)).fetchall()
+        self.samples += 1
+        waiting = 0
+        now = round(time.monotonic() - self.t0, 2)
+        for pid, app, query, mode, granted, waited, xact, blockers, qstart in rows:
+            mode = MODES.get(mode, mode)
+            if granted:
+                h = self.holders.get(pid)
+                if h is None or xact >= h.xact_seconds:
+                    self.holders[pid] = Holder(pid, app, _statement(query), mode, xact)
+                continue
+            waiting += 1
+            key = (pid, qstart)
+            w = self.waits.get(key)
+            if w is None:
+                self.waits[key] = Wait(pid, app, _statement(query), mode, waited, set(blockers or ()), now)
+            else:
+                w.seconds = max(w.seconds, waited)
+                w.blocked_by |= set(blockers or ())
+        self.max_queue = max(self.max_queue, waiting)
+
+    # ---- what was seen ----
+    def of(self, verb: str | None = None) -> list[Wait]:
+        """Waits, longest first; `verb` filters on the statement's first word ("INSERT", "ALTER")."""
+        ws = [w for w in self.waits.values() if verb is None or w.verb == verb.upper()]
+        return sorted(ws, key=lambda w: -w.seconds)
+
+    def longest(self, verb: str | None = None) -> float:
+        ws = self.of(verb)
+        return ws[0].seconds if ws else 0.0
+
+    def holder(self, pid: int) -> Holder | None:
+        return self.holders.get(pid)
+
+    def report(self, limit: int = 6) -> str:
+        lines = [f"lock watch on {self.table}: {self.samples} samples, {len(self.waits)} statements waited, "
+                 f"at most {self.max_queue} at once"]
+        for w in self.of()[:limit]:
+            by = ", ".join(f"pid {p}" + (f" ({self.holders[p].app or self.holders[p].query})" if p in self.holders else "")
+                           for p in sorted(w.blocked_by)) or "?"
+            lines.append(f"  {w.seconds:5.2f}s  pid {w.pid} wanted {w.mode} for {w.query!r}, behind {by}")
+        if self._error:
+            lines.append(f"  (the watch stopped sampling: {self._error})")
+        return "\n".join(lines)
+
+
+class SlowReport:
+    """A long read-only transaction on `table`, like an analyst's report: it takes ACCESS SHARE
+    (any SELECT does) and keeps it until it commits.
+
+    It holds the lock for `hold_after_waiter` seconds after the first statement starts waiting
+    behind it (so the stall it causes doesn't depend on how fast the machine starts a migration),
+    and never longer than `max_seconds` in all.
+    """
+
+    def __init__(self, lab, table: str, hold_after_waiter: float = 5.0, max_seconds: float = 20.0,
+                 name: str = "slow report"):
+        self.lab, self.table, self.name = lab, table, name
+        self.hold_after_waiter, self.max_seconds = hold_after_waiter, max_seconds
+        self.held = threading.Event()
+        self._stop = threading.Event()
+        self.pid: int | None = None
+        self.started = self.ended = None
+        self.first_waiter_at: float | None = None
+        self._error: Exception | None = None
+        self._thread: threading.Thread | None = None
+
+    @property
+    def seconds(self) -> float:
+        if self.started is None:
+            return 0.0
+        return (self.ended or time.monotonic()) - self.started
+
+    def __enter__(self) -> "SlowReport":
+        self._thread = threading.Thread(target=self._run, daemon=True, name="slow-report")
+        self._thread.start()
+        if not self.held.wait(10) or self._error:
+            raise RuntimeError(f"the slow report could not lock {self.table}: {self._error}")
+        return self
+
+    def __exit__(self, *exc):
+        self.stop()
+        return False
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread:
+            self._thread.join(timeout=10)
+
+    def wait(self, timeout: float | None = None) -> bool:
+        """Wait until the report has committed (its lock is gone)."""
+        if self._thread:
+            self._thread.join(timeout)
+        return self.ended is not None
+
+    def _run(self) -> None:
+        try:
+            with self.lab.db.connect(dbname=self.lab.db.db_name, autocommit=False) as conn, \
+                    self.lab.db.connect(dbname=self.lab.db.db_name) as watcher:
+                conn.execute(f"set application_name = '{self.name}'")
+                conn.commit()
+                self.pid = conn.info.backend_pid
+                conn.execute(f"select count(*) from {self.table}")   # ACCESS SHARE, kept until commit
+                self.started = time.monotonic()
+                self.held.set()
+                while not self._stop.is_set():
+                    now = time.monotonic()
+                    if now - self.started >= self.max_seconds:
+                        break
+                    if self.first_waiter_at is None:
+                        blocked = watcher.execute(
+                            "select count(*) from pg_locks l where l.locktype = 'relation' and not l.granted "
+                            "and l.relation = %s::regclass", (self.table,)).fetchone()[0]
+                        if blocked:
+                            self.first_waiter_at = now
+                    elif now - self.first_waiter_at >= self.hold_after_waiter:
+                        break
+                    self._stop.wait(0.05)
+                conn.commit()
+                self.ended = time.monotonic()
+        except Exception as e:  # noqa: BLE001
+            self._error = e
+            self.held.set()
