@@ -233,20 +233,35 @@ class Lab:
             return len(strays)
 
     def processes(self) -> list[psutil.Process]:
-        """Every process of THIS lab (found by its state folder on the command line, plus children)."""
+        """Every process of THIS lab: the ones in its pid files, any process with its state folder
+        on the command line (also after the pid files are gone), and all their children."""
         home = str(self.cfg.home) + os.sep
         me = {os.getpid(), *(p.pid for p in psutil.Process().parents())}
-        found: dict[int, psutil.Process] = {}
-        for p in psutil.process_iter(["cmdline", "pid"]):
+        roots = {pid for pid in (self.proxy.pid(), self.db.pid() if self.db.embedded else None,
+                                 self.jupyter.pid(), *(self.slots.pid(s.name) for s in self.cfg.slots)) if pid}
+        for p in psutil.process_iter(["cmdline"]):
             try:
-                cmd = " ".join(p.info["cmdline"] or [])
-                if home in cmd and p.pid not in me:
-                    found[p.pid] = p
-                    for c in p.children(recursive=True):
-                        found[c.pid] = c
+                if home in " ".join(p.info["cmdline"] or []):
+                    roots.add(p.pid)
             except (psutil.NoSuchProcess, psutil.AccessDenied):
                 continue
-        return [p for p in found.values() if p.is_running() and p.status() != psutil.STATUS_ZOMBIE]
+        found: dict[int, psutil.Process] = {}
+        for pid in roots - me:
+            try:
+                p = psutil.Process(pid)
+                found[pid] = p
+                for c in p.children(recursive=True):
+                    found[c.pid] = c
+            except psutil.NoSuchProcess:
+                continue
+        alive = []
+        for p in found.values():
+            try:
+                if p.is_running() and p.status() != psutil.STATUS_ZOMBIE:
+                    alive.append(p)
+            except psutil.NoSuchProcess:
+                pass
+        return alive
 
     # ------------------------------------------------------------------ status
     def status(self) -> dict:

@@ -140,13 +140,14 @@ class Plan:
 
 # ---------------------------------------------------------------- fresh labs, fast
 def free_port_base(span: int = 4) -> int:
-    """A base port with `span` free ports after it, so a check never collides with a running lab."""
+    """A base port with the lab's ports after it free (base..base+span-1, and JupyterLab's at
+    base+888), so a check never collides with a running lab."""
     import random
     rng = random.Random()
     for _ in range(200):
         base = rng.randrange(20000, 60000, 10)
         ok = True
-        for p in range(base, base + span):
+        for p in [*range(base, base + span), base + 888]:
             with socket.socket() as s:
                 try:
                     s.bind(("127.0.0.1", p))
