@@ -123,3 +123,25 @@ def test_status_json_is_machine_readable(lab):
     assert st["url"] == lab.url
     assert [s["slot"] for s in st["slots"]] == ["blue", "green"]
     assert all(s["release"] == "v1" for s in st["slots"])
+
+
+def test_an_existing_postgresql_via_database_url(lab, tmp_path, monkeypatch):
+    """A learner with their own PostgreSQL: here, another lab's server stands in for it."""
+    from lab import Lab
+    from lab.exercises import free_port_base
+    lab.sql("select 1")
+    with lab.db.connect(dbname="postgres") as c:
+        c.execute("create database mine")
+    monkeypatch.setenv("DATABASE_URL", lab.db.url(superuser=True, dbname="mine"))
+    other = Lab(home=tmp_path / "external", port_base=free_port_base(), log=None)
+    try:
+        st = other.up()
+        assert st["database"]["embedded"] is False and st["database"]["running"]
+        assert not (tmp_path / "external" / "postgres" / "data").exists()   # no embedded server
+        assert other.sql("select count(*) from sightings_sighting")[0][0] == 1000
+        assert not other.traffic(duration=1).errors
+        other.sql("truncate sightings_comment, sightings_sighting")
+        other.reset()
+        assert other.sql("select count(*) from sightings_sighting")[0][0] == 1000
+    finally:
+        other.down()
