@@ -145,3 +145,18 @@ def test_an_existing_postgresql_via_database_url(lab, tmp_path, monkeypatch):
         assert other.sql("select count(*) from sightings_sighting")[0][0] == 1000
     finally:
         other.down()
+
+
+def test_doctor_says_ready_and_names_a_taken_port(tmp_path):
+    from lab.exercises import free_port_base
+    base = free_port_base()
+    r = run_cli("doctor", env={"LAB_PORT_BASE": str(base)}, home=tmp_path / "lab")
+    assert r.returncode == 0 and "ready for the workshop" in r.stdout, r.stdout
+    assert "✓ nginx version: nginx/" in r.stdout and "✓ postgres (PostgreSQL)" in r.stdout
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", base))
+        s.listen()
+        r = run_cli("doctor", env={"LAB_PORT_BASE": str(base)}, home=tmp_path / "lab")
+    assert r.returncode == 1
+    line = next(l for l in r.stdout.splitlines() if f"port {base}" in l)
+    assert line.strip().startswith("✗") and "--port-base" in line
