@@ -50,3 +50,17 @@ lock:
 
 clean: down
 	rm -rf .lab
+
+# ---- Offline / conference mode -------------------------------------------------------------
+# Every wheel requirements.txt needs, for one platform, into ./wheelhouse/ (copy it to USB
+# sticks; with it at the kit's root, `make install` installs with no network). Run once per
+# platform the learners have; the folder may hold several.
+#   make wheelhouse                                  this machine
+#   make wheelhouse PLATFORM=macos-arm64             Apple Silicon (also: linux-x86_64, linux-aarch64,
+#                                                    or pip platform tags, comma-separated)
+#   make wheelhouse PLATFORM=linux-x86_64 PYTHON_VERSION=3.12
+WHEELHOUSE ?= wheelhouse
+.PHONY: wheelhouse
+wheelhouse:
+	@$(if $(wildcard $(BIN)/python),$(BIN)/python,$(PYTHON)) lab/wheelhouse.py --dest "$(WHEELHOUSE)" \
+	  $(if $(PLATFORM),--platform "$(PLATFORM)",) $(if $(PYTHON_VERSION),--python-version "$(PYTHON_VERSION)",)

