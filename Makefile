@@ -64,3 +64,10 @@ WHEELHOUSE ?= wheelhouse
 wheelhouse:
 	@$(if $(wildcard $(BIN)/python),$(BIN)/python,$(PYTHON)) lab/wheelhouse.py --dest "$(WHEELHOUSE)" \
 	  $(if $(PLATFORM),--platform "$(PLATFORM)",) $(if $(PYTHON_VERSION),--python-version "$(PYTHON_VERSION)",)
+
+# The workshop's site (mkdocs-material): chapters from notebooks/ (their executed copies, written
+# by `make test`, in docs/chapters/), exercises from the catalogue, the CLI reference from the CLI.
+.PHONY: docs
+docs: install
+	@NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict
+	@echo "site: $(CURDIR)/site/index.html   (serve it: $(BIN)/python -m http.server -d site 8080)"

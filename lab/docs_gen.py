@@ -1,0 +1,486 @@
+"""The docs site's generated parts, and the mkdocs hooks that put them in (mkdocs.yml: `hooks:`).
+
+Each fact lives once; the site reads it from where it lives, at build time:
+  exercises/catalogue.toml  → the exercise pages, the chapter headers, the workshop agendas
+  lab.cli.build_parser()    → the CLI reference
+  lab/topology.toml         → the ports table
+  notebooks/*.ipynb         → the chapters (the executed copies the tests wrote to docs/chapters/,
+                              or the stripped notebooks if they have not been executed since
+                              they last changed)
+  CHEATSHEET below          → the cheat-sheet; tests/test_docs.py checks its lock and rewrite
+                              columns against a real PostgreSQL.
+
+Hand-written pages pull generated blocks in with a marker on a line of its own, e.g.
+`<!-- gen:agenda 180 -->`; see MARKERS.
+"""
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import os
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+from lab.config import KIT_ROOT, load_topology
+from lab.exercises import ExerciseInfo, catalogue
+
+DOCS = KIT_ROOT / "docs"
+NOTEBOOKS = KIT_ROOT / "notebooks"
+EXECUTED = DOCS / "chapters"          # git-ignored: tests/test_notebooks.py writes executed copies here
+TOUR = "00_tour"
+TOUR_MINUTES = 10                     # the tour chapter is not an exercise, so not in the catalogue
+WELCOME_MINUTES = 5                   # introductions, `lab doctor` on every machine
+WRAP_UP_MINUTES = 5
+BREAK_MINUTES = 10
+# Which chapters an agenda keeps when time is short, most important first (the rest: take-home).
+PRIORITY = ["01", "02", "07", "03", "06", "05", "04", "09", "08", "10"]
+
+
+# ================================================================= chapters (notebooks)
+def chapter_sources() -> list[Path]:
+    return sorted(NOTEBOOKS.glob("[0-9][0-9]_*.ipynb"))
+
+
+def sha256(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def executed_state(source: Path) -> str:
+    """'executed' if docs/chapters/ has an executed copy of this exact notebook, else why not."""
+    copy = EXECUTED / source.name
+    if not copy.exists():
+        return "missing"
+    meta = json.loads(copy.read_text()).get("metadata", {}).get("bigfoot_lab", {})
+    if meta.get("source_sha256") != sha256(source):
+        return "stale"
+    return "not executed" if meta.get("executed") is False else "executed"
+
+
+def error_outputs(nb_path: Path) -> list[str]:
+    nb = json.loads(nb_path.read_text())
+    found = []
+    for i, cell in enumerate(nb.get("cells", [])):
+        for out in cell.get("outputs", []):
+            if out.get("output_type") == "error":
+                found.append(f"cell {i}: {out.get('ename')}: {out.get('evalue', '')[:200]}")
+    return found
+
+
+def sync_chapters(log=print) -> dict[str, str]:
+    """Make docs/chapters/ hold one notebook per chapter: the executed copy where it matches the
+    committed notebook, else the committed (output-free) notebook itself. Returns name → state."""
+    EXECUTED.mkdir(parents=True, exist_ok=True)
+    gitignore = EXECUTED / ".gitignore"
+    if not gitignore.exists():
+        gitignore.write_text("# executed copies of notebooks/ (written by tests/test_notebooks.py)\n*\n!.gitignore\n")
+    states = {}
+    sources = chapter_sources()
+    for src in sources:
+        state = executed_state(src)
+        if state != "executed":
+            nb = json.loads(src.read_text())
+            nb.setdefault("metadata", {})["bigfoot_lab"] = {"source_sha256": sha256(src), "executed": False}
+            target = EXECUTED / src.name
+            text = json.dumps(nb, indent=1, ensure_ascii=False) + "\n"
+            if not target.exists() or target.read_text() != text:
+                target.write_text(text)
+            log(f"chapter {src.stem}: shown without outputs (executed copy: {state}; "
+                f"`make test` or `pytest tests/test_notebooks.py` executes it)")
+        states[src.stem] = state
+    names = {s.name for s in sources}
+    for old in EXECUTED.glob("*.ipynb"):
+        if old.name not in names:
+            old.unlink()
+    return states
+
+
+# ================================================================= exercises
+def _demote(markdown: str, levels: int = 1) -> str:
+    out, fence = [], False
+    for line in markdown.splitlines():
+        if line.lstrip().startswith("```"):
+            fence = not fence
+        if not fence and re.match(r"#{1,5} ", line):
+            line = "#" * levels + line
+        out.append(line)
+    return "\n".join(out)
+
+
+def _local_links_as_paths(markdown: str, folder: str) -> str:
+    """A README's relative links point into the kit, not the site: show them as paths."""
+    def repl(m):
+        target = m.group(2)
+        if re.match(r"[a-z]+:|#", target):
+            return m.group(0)
+        return f"{m.group(1)} (`{folder}/{target}`)"
+    return re.sub(r"\[([^\]]+)\]\(([^)\s]+)\)", repl, markdown)
+
+
+def _indent(text: str) -> str:
+    return "\n".join("    " + l if l.strip() else "" for l in text.splitlines())
+
+
+def exercise_page(ex: ExerciseInfo, chapter_link: str | None) -> str:
+    lines = [f"# {ex.id} · {ex.title}", "",
+             f"**Time:** {ex.minutes} min (after the {ex.teaching_minutes}-min chapter) · "
+             f"**Folder:** `exercises/{ex.name}/`" +
+             (f" · **Chapter:** [{ex.id} · {ex.title}]({chapter_link})" if chapter_link else ""), ""]
+    if ex.questions:
+        lines += ['!!! question "Questions"', ""] + [f"    - {q}" for q in ex.questions] + [""]
+    lines += ["## Objectives", ""] + [f"- {o}" for o in ex.objectives] + [""]
+    readme = ex.folder / "README.md"
+    lines += ["## The task", ""]
+    if readme.exists():
+        body = readme.read_text().split("\n", 1)
+        text = body[1] if body[0].startswith("# ") and len(body) > 1 else readme.read_text()
+        lines += [_demote(_local_links_as_paths(text.strip(), f"exercises/{ex.name}"), 2), ""]
+    else:
+        lines += [f"`exercises/{ex.name}/` is not in this version of the kit yet.", ""]
+    lines += ["## Check it", "", "```bash", f"lab check {ex.id}      # or: pytest exercises/{ex.name}",
+              f"lab hint {ex.id}       # one hint at a time", f"lab solution {ex.id}   # the diff to the solution (asks first)",
+              "```", "", "The check starts a lab of its own on free ports (yours is not touched), runs traffic while it "
+              "carries out `plan.toml`, and passes only with zero failed requests and the new behaviour in place. "
+              f"It fails on the starter with **{ex.starter_fails_with}**.", ""]
+    lines += ["## Hints", "", "Open one at a time, like `lab hint`.", ""]
+    for i, h in enumerate(ex.hints, 1):
+        lines += [f'??? tip "Hint {i}"', "", _indent(h), ""]
+    if ex.key_points:
+        lines += ['??? success "Key points (once it passes)"', ""] + [f"    - {k}" for k in ex.key_points] + [""]
+    return "\n".join(lines)
+
+
+def exercises_index(chapter_links: dict[str, str]) -> str:
+    rows = ["# Exercises", "",
+            "Each exercise is a folder in `exercises/`: a `README.md` (the task), an overlay on the app "
+            "(`app/`) and a deploy plan (`plan.toml`). `lab exercises` lists them with your progress.", "",
+            "| # | exercise | time | fails on the starter with | chapter |", "|---|---|---|---|---|"]
+    for ex in catalogue():
+        ch = f"[notebook]({chapter_links[ex.id]})" if ex.id in chapter_links else "—"
+        rows.append(f"| {ex.id} | [{ex.title}]({ex.name}.md) | {ex.minutes} min | {ex.starter_fails_with} | {ch} |")
+    total = sum(e.minutes for e in catalogue())
+    rows += ["", f"About {total} minutes of exercises in all; with the chapters, "
+             f"{total + sum(e.teaching_minutes for e in catalogue()) + TOUR_MINUTES} minutes. "
+             "The [instructor guide](../instructor.md) fits them into a 3-hour or a 90-minute session."]
+    return "\n".join(rows)
+
+
+# ================================================================= agendas
+@dataclass
+class Slot:
+    start: int
+    minutes: int
+    what: str
+    note: str = ""
+
+
+def plan_agenda(budget: int) -> tuple[list[Slot], list[ExerciseInfo]]:
+    """Fit the workshop into `budget` minutes: chapters by PRIORITY, each with its exercise if it
+    fits, else as a demo (chapter only), else left for home. Times come from the catalogue."""
+    exercises = {e.id: e for e in catalogue()}
+    with_break = budget >= 150
+    left = budget - WELCOME_MINUTES - TOUR_MINUTES - WRAP_UP_MINUTES - (BREAK_MINUTES if with_break else 0)
+    chosen: dict[str, str] = {}
+    for key in [k for k in PRIORITY if k in exercises] + [k for k in exercises if k not in PRIORITY]:
+        ex = exercises[key]
+        if ex.teaching_minutes + ex.minutes <= left:
+            chosen[key], left = "full", left - ex.teaching_minutes - ex.minutes
+        elif ex.teaching_minutes <= left:
+            chosen[key], left = "demo", left - ex.teaching_minutes
+    items = [(WELCOME_MINUTES, "Welcome; `lab doctor` on every machine", "everyone's lab is up before the first chapter"),
+             (TOUR_MINUTES, "00 · A tour of the lab", "instructor drives, learners follow in JupyterLab")]
+    blocks = []
+    for key in sorted(chosen):
+        ex = exercises[key]
+        if chosen[key] == "full":
+            blocks.append((ex.teaching_minutes + ex.minutes, f"{ex.id} · {ex.title}",
+                           f"chapter {ex.teaching_minutes} min, then `lab check {ex.id}` {ex.minutes} min"))
+        else:
+            blocks.append((ex.teaching_minutes, f"{ex.id} · {ex.title} (demo)",
+                           f"chapter only, {ex.teaching_minutes} min; the exercise is for later"))
+    if with_break and blocks:
+        half, acc, at = (budget - BREAK_MINUTES) / 2, WELCOME_MINUTES + TOUR_MINUTES, len(blocks)
+        for i, b in enumerate(blocks):
+            acc += b[0]
+            if acc >= half:
+                at = i + 1
+                break
+        blocks.insert(min(at, len(blocks)), (BREAK_MINUTES, "Break", ""))
+    items += blocks + [(WRAP_UP_MINUTES, "Wrap-up: what to take home", "the cheat-sheet; the exercises left for later")]
+    slots, t = [], 0
+    for minutes, what, note in items:
+        slots.append(Slot(t, minutes, what, note))
+        t += minutes
+    later = [exercises[k] for k in exercises if chosen.get(k) != "full"]
+    return slots, later
+
+
+def agenda_markdown(budget: int) -> str:
+    slots, later = plan_agenda(budget)
+    total = sum(s.minutes for s in slots)
+    rows = ["| start | min | what | how |", "|---|---|---|---|"]
+    for s in slots:
+        rows.append(f"| {s.start // 60}:{s.start % 60:02d} | {s.minutes} | {s.what} | {s.note} |")
+    rows += ["", f"Adds up to **{total} of {budget} minutes** (chapter and exercise minutes from "
+             f"`exercises/catalogue.toml`)."]
+    if later:
+        rows.append("For later (at home, or a second session): " +
+                    ", ".join(f"[{e.id} · {e.title}](exercises/{e.name}.md)" for e in later) + ".")
+    return "\n".join(rows)
+
+
+# ================================================================= CLI reference
+def _subparsers(parser: argparse.ArgumentParser):
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            helps = {a.dest: a.help for a in action._choices_actions}
+            for name, sub in action.choices.items():
+                yield name, helps.get(name, ""), sub
+
+
+def cli_reference() -> str:
+    from lab.cli import build_parser
+    old = os.environ.get("COLUMNS")
+    os.environ["COLUMNS"] = "100"      # argparse wraps to the terminal: make the page the same everywhere
+    try:
+        parser = build_parser()
+        lines = ["# The `lab` command", "",
+                 "Generated from the CLI itself (`lab.cli.build_parser()`), so it is always the installed "
+                 "version's. Every command prints what it does; every failure is one line saying what went "
+                 "wrong and what to try.", "", "```text", parser.format_help().strip(), "```", ""]
+
+        def walk(prefix, p):
+            for name, helptext, sub in _subparsers(p):
+                full = f"{prefix} {name}"
+                lines.extend([f"## `{full}`", "", (helptext[0].upper() + helptext[1:] + ".") if helptext else "", "",
+                              "```text", sub.format_help().strip(), "```", ""])
+                walk(full, sub)
+        walk("lab", parser)
+        return "\n".join(lines)
+    finally:
+        if old is None:
+            os.environ.pop("COLUMNS", None)
+        else:
+            os.environ["COLUMNS"] = old
+
+
+# ================================================================= topology
+def topology_table() -> str:
+    t = load_topology()
+    rows = ["| process | port (default base 8000) | in Docker Compose |", "|---|---|---|",
+            f"| nginx | {8000 + t['proxy']['port_offset']} | `{t['proxy']['host']}:{t['proxy']['container_port']}` |"]
+    for s in t["slots"]:
+        rows.append(f"| slot {s['name']} (gunicorn) | {8000 + s['port_offset']} | `{s['host']}:{s['container_port']}` |")
+    rows.append(f"| PostgreSQL (embedded) | {8000 + t['database']['port_offset']} | "
+                f"`{t['database']['host']}:{t['database']['container_port']}` |")
+    rows.append(f"| JupyterLab | {8000 + t['jupyter']['port_offset']} | — |")
+    rows += ["", f"gunicorn: {t['app']['workers']} workers × {t['app']['threads']} threads per slot; baseline release "
+             f"`{t['app']['baseline_release']}` seeded with {t['app']['seed_sightings']:,} sightings; "
+             f"static files `{t['app']['static_mode']}` by default."]
+    return "\n".join(rows)
+
+
+# ================================================================= cheat-sheet
+@dataclass
+class Op:
+    django: str            # the migration operation
+    sql: str               # what it runs on PostgreSQL (demonstrated on the lab's tables)
+    lock: str              # strongest table lock it takes on the table(s) named in `tables`
+    rewrite: bool          # does it rewrite the table (new file on disk)?
+    scan: str              # full-table scan while holding that lock?
+    breaks: str            # what goes wrong with two releases live
+    recipe: str            # the safe way
+    tables: tuple = ("sightings_sighting",)
+    setup: str = ""        # committed before `sql` runs (tests)
+    measurable: bool = True  # False: can't run inside a transaction, so the test can't hold it open
+
+
+CHEATSHEET = [
+    Op("AddField, `null=True`", 'ALTER TABLE sightings_sighting ADD COLUMN "note" text NULL',
+       "ACCESS EXCLUSIVE", False, "no", "nothing: old code never names the column",
+       "migrate, then deploy"),
+    Op("AddField NOT NULL with `default=`",
+       "ALTER TABLE sightings_sighting ADD COLUMN \"flagged\" boolean DEFAULT false NOT NULL; "
+       "ALTER TABLE sightings_sighting ALTER COLUMN \"flagged\" DROP DEFAULT",
+       "ACCESS EXCLUSIVE", False, "no (constant default, PostgreSQL ≥ 11)",
+       "old code's INSERTs leave the column out → NOT NULL violation (Django drops the database default)",
+       "`db_default=` (Django ≥ 5.0), or add it nullable first · chapter 02"),
+    Op("AddField with `db_default=` (constant)",
+       "ALTER TABLE sightings_sighting ADD COLUMN \"flagged\" boolean DEFAULT false NOT NULL",
+       "ACCESS EXCLUSIVE", False, "no", "nothing", "migrate, then deploy · chapter 02"),
+    Op("AddField with a volatile default (e.g. `db_default=Random()`)",
+       "ALTER TABLE sightings_sighting ADD COLUMN \"luck\" double precision DEFAULT random() NOT NULL",
+       "ACCESS EXCLUSIVE", True, "rewrites every row",
+       "the whole table is locked while it is rewritten",
+       "add it nullable, backfill in batches, then constrain"),
+    Op("RemoveField", 'ALTER TABLE sightings_sighting DROP COLUMN "score" CASCADE',
+       "ACCESS EXCLUSIVE", False, "no",
+       "old code SELECTs and INSERTs the column → `column does not exist`",
+       "release 1 stops using it (`SeparateDatabaseAndState`: state only; give it a db default or make it "
+       "nullable), release 2 drops it · chapter 03"),
+    Op("RenameField", 'ALTER TABLE sightings_sighting RENAME COLUMN "location" TO "place"',
+       "ACCESS EXCLUSIVE", False, "no", "old code names the old column → `column does not exist`",
+       "keep the column: `db_column=` (or expand/contract: add, dual-write, backfill, switch, drop) · chapter 04"),
+    Op("AlterField, type change (`IntegerField` → `BigIntegerField`)",
+       'ALTER TABLE sightings_sighting ALTER COLUMN "score" TYPE bigint USING "score"::bigint',
+       "ACCESS EXCLUSIVE", True, "rewrites every row (and its indexes)",
+       "the table is locked for the whole rewrite; old code may write values the new type rejects",
+       "new column + backfill + switch reads, then drop the old one"),
+    Op("AlterField, `max_length` up (varchar(200) → varchar(300))",
+       'ALTER TABLE sightings_sighting ALTER COLUMN "title" TYPE varchar(300)',
+       "ACCESS EXCLUSIVE", False, "no (binary-coercible: also varchar → text)",
+       "nothing", "migrate, then deploy"),
+    Op("AlterField, `null=True` → NOT NULL",
+       'ALTER TABLE sightings_sighting ALTER COLUMN "region" SET NOT NULL',
+       "ACCESS EXCLUSIVE", False, "full scan, unless a valid `CHECK (col IS NOT NULL)` exists (PostgreSQL ≥ 12)",
+       "old code inserting NULL fails; the scan blocks everything on a big table",
+       "`CHECK … NOT VALID`, `VALIDATE CONSTRAINT`, then SET NOT NULL (no scan), drop the check · chapter 05",
+       setup='ALTER TABLE sightings_sighting ADD COLUMN "region" text NULL; '
+             "UPDATE sightings_sighting SET region = 'unknown'"),
+    Op("AddConstraint, CHECK", "ALTER TABLE sightings_sighting ADD CONSTRAINT score_positive CHECK (score >= 0)",
+       "ACCESS EXCLUSIVE", False, "full scan", "the scan blocks everything on a big table",
+       "`NOT VALID`, then `VALIDATE CONSTRAINT` in a later migration"),
+    Op("…the same with `NOT VALID`",
+       "ALTER TABLE sightings_sighting ADD CONSTRAINT score_positive CHECK (score >= 0) NOT VALID",
+       "ACCESS EXCLUSIVE", False, "no (new rows are checked, old ones are not)", "nothing",
+       "then validate, below · chapter 05"),
+    Op("`VALIDATE CONSTRAINT`", "ALTER TABLE sightings_sighting VALIDATE CONSTRAINT score_positive",
+       "SHARE UPDATE EXCLUSIVE", False, "full scan, but reads and writes go on", "nothing",
+       "run it in its own migration · chapter 05",
+       setup="ALTER TABLE sightings_sighting ADD CONSTRAINT score_positive CHECK (score >= 0) NOT VALID"),
+    Op("AddField `ForeignKey` (the constraint)",
+       "ALTER TABLE sightings_comment ADD CONSTRAINT comment_sighting_fk2 FOREIGN KEY (sighting_id) "
+       "REFERENCES sightings_sighting (id)",
+       "SHARE ROW EXCLUSIVE", False, "full scan of the referencing table",
+       "writes to BOTH tables wait for the scan; Django also creates the FK's index (blocking, below)",
+       "`db_constraint=False` first, or `NOT VALID` + `VALIDATE CONSTRAINT`; index concurrently",
+       tables=("sightings_comment", "sightings_sighting")),
+    Op("AddIndex", 'CREATE INDEX "sighting_location_idx" ON sightings_sighting ("location")',
+       "SHARE", False, "builds the index: reads the whole table",
+       "INSERT/UPDATE/DELETE wait for the whole build (reads go on)",
+       "`AddIndexConcurrently` in a migration with `atomic = False` · chapter 06"),
+    Op("AddIndexConcurrently", 'CREATE INDEX CONCURRENTLY "sighting_location_idx" ON sightings_sighting ("location")',
+       "SHARE UPDATE EXCLUSIVE", False, "two scans, writes go on",
+       "nothing (slower; a failed build leaves an INVALID index to drop)",
+       "`atomic = False` on the migration: it can't run in a transaction · chapter 06", measurable=False),
+    Op("RunPython / RunSQL `UPDATE` backfill", "UPDATE sightings_sighting SET score = score + 0",
+       "ROW EXCLUSIVE", False, "touches every row; holds their row locks until commit",
+       "one long transaction: row locks (and every lock the migration took) held to the end",
+       "a batched, idempotent management command outside the migration · chapters 05 and 08"),
+    Op("DeleteModel", "DROP TABLE sightings_comment",
+       "ACCESS EXCLUSIVE", False, "no", "old code queries the table → `relation does not exist`",
+       "release 1 stops using it, release 2 deletes it", tables=("sightings_comment",)),
+]
+
+
+def cheatsheet_table() -> str:
+    rows = ["| Django operation | PostgreSQL runs | lock it takes | rewrites the table? | scans? | "
+            "what breaks with two releases live | the safe recipe |", "|---|---|---|---|---|---|---|"]
+    for op in CHEATSHEET:
+        sql = op.sql.replace("|", "\\|")
+        rows.append(f"| {op.django} | `{sql}` | **{op.lock}** | {'**yes**' if op.rewrite else 'no'} | "
+                    f"{op.scan} | {op.breaks} | {op.recipe} |")
+    return "\n".join(rows)
+
+
+# ================================================================= mkdocs hooks
+MARKERS = {
+    r"<!-- gen:agenda (\d+) -->": lambda m: agenda_markdown(int(m.group(1))),
+    r"<!-- gen:cheatsheet -->": lambda m: cheatsheet_table(),
+    r"<!-- gen:topology -->": lambda m: topology_table(),
+    r"<!-- gen:catalogue -->": lambda m: "\n".join(
+        ["| # | chapter | chapter + exercise |", "|---|---|---|"] +
+        [f"| {e.id} | [{e.title}](exercises/{e.name}.md) | {e.teaching_minutes} + {e.minutes} min |" for e in catalogue()]),
+}
+DOCKER_PLACEHOLDER = """# Docker
+
+The same topology in containers (`docker compose up`) is documented here by the kit's Docker
+work, which is not in this version yet. Until then, use the [local set-up](setup.md): it needs
+only Python.
+"""
+
+
+def _chapter_title(src: Path) -> str:
+    nb = json.loads(src.read_text())
+    for cell in nb.get("cells", []):
+        if cell.get("cell_type") == "markdown":
+            first = "".join(cell["source"]).strip().splitlines()[0]
+            return first.lstrip("# ").strip()
+    return src.stem
+
+
+def on_config(config, **kw):
+    """Fill the nav's Chapters and Exercises sections from notebooks/ and the catalogue."""
+    chapters = [{_chapter_title(p): f"chapters/{p.name}"} for p in chapter_sources()]
+    exercises = [{"Overview": "exercises/index.md"}] + [{f"{e.id} · {e.title}": f"exercises/{e.name}.md"} for e in catalogue()]
+    for item in config.nav or []:
+        if isinstance(item, dict):
+            if "Chapters" in item:
+                item["Chapters"] = chapters
+            if "Exercises" in item:
+                item["Exercises"] = exercises
+    return config
+
+
+def on_pre_build(config, **kw):
+    import logging
+    log = logging.getLogger("mkdocs.hooks.docs_gen")
+    sync_chapters(log=log.info)
+    broken = {p.name: error_outputs(EXECUTED / p.name) for p in chapter_sources()}
+    broken = {k: v for k, v in broken.items() if v}
+    if broken:
+        from mkdocs.exceptions import PluginError
+        raise PluginError("chapters with errors in their executed copy (allow_errors is false): " +
+                          "; ".join(f"{k}: {v[0]}" for k, v in broken.items()))
+
+
+def on_files(files, config, **kw):
+    from mkdocs.structure.files import File
+    have = {f.src_uri for f in files}
+    chapter_ids = {p.name[:2]: p.name for p in chapter_sources()}
+
+    def add(uri, content):
+        if uri not in have:
+            files.append(File.generated(config, uri, content=content))
+
+    links = {k: f"../chapters/{v}" for k, v in chapter_ids.items()}
+    add("exercises/index.md", exercises_index(links))
+    for ex in catalogue():
+        add(f"exercises/{ex.name}.md", exercise_page(ex, links.get(ex.id)))
+    add("reference/cli.md", cli_reference())
+    add("docker.md", DOCKER_PLACEHOLDER)      # only if docs/docker.md does not exist
+    return files
+
+
+def on_page_markdown(markdown, page, config, files, **kw):
+    for pattern, render in MARKERS.items():
+        markdown = re.sub(pattern, render, markdown)
+    return markdown
+
+
+NB_LINK_RE = re.compile(r'href="(\d\d_[a-z0-9_]+)\.ipynb"')
+
+
+def on_page_content(html, page, config, files, **kw):
+    src = page.file.src_uri
+    if not (src.startswith("chapters/") and src.endswith(".ipynb")):
+        return html
+    def chapter_url(name):
+        f = files.get_file_from_path(f"chapters/{name}.ipynb")
+        return f.url_relative_to(page.file) if f else None
+    html = NB_LINK_RE.sub(lambda m: f'href="{chapter_url(m.group(1)) or "#"}"', html)
+    stem = Path(src).stem
+    boxes = []
+    ex = next((e for e in catalogue() if e.name == stem), None)
+    if ex:
+        f = files.get_file_from_path(f"exercises/{ex.name}.md")
+        boxes.append(f'<div class="admonition abstract"><p class="admonition-title">Exercise {ex.id}</p>'
+                     f'<p>After this chapter: <a href="{f.url_relative_to(page.file)}">{ex.id} · {ex.title}</a> '
+                     f'({ex.minutes} min) — <code>lab check {ex.id}</code>. Run the chapter yourself in JupyterLab '
+                     f'(<code>make lab</code>): <code>notebooks/{stem}.ipynb</code>.</p></div>')
+    if executed_state(NOTEBOOKS / f"{stem}.ipynb") != "executed":
+        boxes.append('<div class="admonition warning"><p class="admonition-title">Not executed</p>'
+                     '<p>This copy of the chapter has no outputs yet: <code>make test</code> runs every chapter '
+                     'against a live lab and the next <code>make docs</code> shows the plots.</p></div>')
+    return "\n".join(boxes) + html
