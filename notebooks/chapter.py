@@ -10,14 +10,14 @@ A chapter opens with `Chapter("NN")` (back to the seeded baseline, both slots on
 """
 from __future__ import annotations
 
-import threading
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 from IPython.display import Image, Markdown, display
 
 from lab import Lab
-from lab.exercises import catalogue, get
+from lab.exercises import CheckFailed, Scenario, catalogue, get
 
 KIT = Path(__file__).resolve().parent.parent
 
@@ -45,6 +45,38 @@ class Chapter:
         print(result.report())
         return result
 
+    def run_plan(self, folder: Path, name: str, title: str, users: int = 3, settle: float = 1.0,
+                 seed: int | None = None, before_step=None, traffic_timeout: float | None = None) -> "PlanRun":
+        """Carry out an exercise folder's plan.toml on this lab while traffic flows, the way
+        `lab check` does in its own lab: back to the baseline, the plan's static mode and seed,
+        its releases built from its overlays, each step marked on the plot. A step that fails
+        stops the plan (the traffic and the failure are both kept)."""
+        s = Scenario(folder, users=users, log=self.lab.log)
+        s.lab = self.lab
+        self.lab.reset()
+        if seed or s.plan.seed_sightings:
+            self.lab.seed(seed or s.plan.seed_sightings)
+        self.lab.set_static_mode(s.plan.static_mode)
+        for release, overlays in s.plan.releases.items():
+            self.lab.build_release(release, [folder / o for o in overlays], force=True)
+        failure = None
+        kw = {"timeout": traffic_timeout} if traffic_timeout else {}
+        with self.lab.traffic_in_background(users=users, settle=settle, **kw) as t:
+            time.sleep(0.5)
+            for step in s.plan.steps:
+                if before_step:
+                    before_step(s, step)
+                t.mark(" ".join(f"{v}" if k == "action" else f"{k}={v}" for k, v in step.items()))
+                try:
+                    s.run_step(step)
+                except CheckFailed as e:
+                    failure = e
+                    print(f"✗ the plan stopped: {e.message}")
+                    break
+        s.traffic = t.result
+        self.show(t.result, name, title)
+        return PlanRun(t.result, failure, s)
+
     def close(self) -> None:
         """Undo what the chapter changed: seeded database, v1 on both slots, your static mode."""
         self.lab.reset()
@@ -52,6 +84,13 @@ class Chapter:
             self.lab.set_static_mode(self._static_mode)
         if self.ex:
             display(Markdown(recap(self.ex)))
+
+
+@dataclass
+class PlanRun:
+    traffic: object          # lab.traffic.TrafficResult
+    failure: Exception | None
+    scenario: Scenario
 
 
 def header(ex) -> str:
@@ -78,50 +117,6 @@ def overview() -> str:
 
 
 # ---------------------------------------------------------------- PostgreSQL
-class LockWatcher:
-    """Polls pg_locks from a thread while the body runs: which locks the other sessions held or
-    waited for on the given tables. `seen` maps (table, mode, granted) to the first time seen."""
-
-    QUERY = """
-        select c.relname, l.mode, l.granted, coalesce(left(a.query, 60), '')
-        from pg_locks l
-        join pg_class c on c.oid = l.relation
-        join pg_stat_activity a on a.pid = l.pid
-        where c.relname = any(%s) and l.pid <> pg_backend_pid()
-    """
-
-    def __init__(self, lab, tables, every: float = 0.005):
-        self.lab, self.tables, self.every = lab, list(tables), every
-        self.seen: dict[tuple, tuple[float, str]] = {}
-        self._stop = threading.Event()
-
-    def __enter__(self):
-        self.t0 = time.monotonic()
-        self._thread = threading.Thread(target=self._poll, daemon=True)
-        self._thread.start()
-        return self
-
-    def _poll(self):
-        with self.lab.db.connect(dbname=self.lab.db.db_name) as conn:
-            while not self._stop.is_set():
-                for table, mode, granted, query in conn.execute(self.QUERY, (self.tables,)).fetchall():
-                    self.seen.setdefault((table, mode, granted), (round(time.monotonic() - self.t0, 3), query))
-                self._stop.wait(self.every)
-
-    def __exit__(self, *exc):
-        self._stop.set()
-        self._thread.join()
-
-    def table(self) -> str:
-        rows = ["| table | lock mode | granted? | first seen (s) | by the query |", "|---|---|---|---|---|"]
-        for (table, mode, granted), (t, query) in sorted(self.seen.items(), key=lambda kv: kv[1][0]):
-            rows.append(f"| {table} | {mode} | {'granted' if granted else '**waiting**'} | {t} | `{query}` |")
-        return "\n".join(rows) if self.seen else "(no locks seen on " + ", ".join(self.tables) + ")"
-
-    def modes(self, granted: bool | None = None) -> set[str]:
-        return {m for (_, m, g) in self.seen if granted is None or g == granted}
-
-
 def table_facts(lab, table: str) -> dict:
     """Size on disk and the file behind the table: a new relfilenode means the table was rewritten."""
     size, filenode, rows = lab.sql(
