@@ -20,6 +20,8 @@ def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="lab", description="The Bigfoot deployment lab: two app servers on different "
                                 "releases behind nginx, on PostgreSQL. Break deploys, then fix them.", epilog=EPILOG)
     p.add_argument("--home", help="the lab's state folder (default: .lab/ in the kit, or $LAB_HOME)")
+    p.add_argument("--backend", choices=["local", "compose"], default=os.environ.get("LAB_BACKEND", "local"),
+                   help="local processes (default) or the same topology in docker compose ($LAB_BACKEND)")
     sub = p.add_subparsers(dest="command", metavar="COMMAND", required=True)
 
     s = sub.add_parser("up", help="start the lab (builds and seeds on first run); safe to run again")
@@ -103,6 +105,8 @@ def run(args) -> int:
     lab = Lab(home=args.home, port_base=getattr(args, "port_base", None),
               static_mode=getattr(args, "static_mode", None) if args.command == "up" else None)
     c = args.command
+    if args.backend == "compose" and c not in ("exercises", "hint", "solution"):  # those need no lab
+        return run_compose(args, lab)
     if c == "up":
         st = lab.up(jupyter=args.jupyter)
         print(f"\n  Bigfoot sightings:  {st['url']}/\n  admin:              {st['url']}/admin/")
@@ -176,6 +180,35 @@ def run(args) -> int:
         if st["database"]["port"]:
             ours[st["database"]["port"]] = st["database"]["running"]
         return 0 if report(lab.cfg, ours) else 1
+    return 0
+
+
+def run_compose(args, lab) -> int:
+    """The same verbs against docker-compose.yml (lab/compose.py). Needs a Docker engine."""
+    from .compose import ComposeBackend
+    b = ComposeBackend(cfg=lab.cfg)
+    c = args.command
+    if c == "up":
+        b.up(jupyter=args.jupyter)
+    elif c == "down":
+        b.down()
+    elif c == "status":
+        print(json.dumps(b.status(), indent=2))
+    elif c == "release" and args.release_command == "build":
+        b.build_release(args.name, args.overlay, force=args.force)
+    elif c == "deploy":
+        b.deploy(args.release, args.slot, args.strategy, args.migrate)
+    elif c == "migrate":
+        b.migrate(args.release, args.target)
+    elif c == "static-mode":
+        b.set_static_mode(args.mode)
+    elif c == "traffic":
+        from .traffic import run_traffic
+        res = run_traffic(b.url, duration=args.duration, users=args.users)
+        print(res.report())
+        return 1 if res.errors else 0
+    else:
+        raise LabError(f"`lab {c}` is not available with the compose backend", "use the local backend for it")
     return 0
 
 
