@@ -303,7 +303,7 @@ class Scenario:
             elif a == "migrate":
                 self.lab.migrate(step["release"], step.get("target"))
             elif a == "manage":
-                self.lab.manage(step["release"], *step["command"])
+                self.lab.manage(step["release"], *manage_command(step))
             elif a == "static_mode":
                 self.lab.set_static_mode(step["mode"])
             elif a == "wait":
@@ -438,3 +438,10 @@ def _reason_of(message: str) -> str:
 def _describe_step(step: dict) -> str:
     bits = [step["action"]] + [f"{k}={v}" for k, v in step.items() if k != "action"]
     return " ".join(str(b) for b in bits)
+
+
+def manage_command(step: dict) -> list[str]:
+    """A `manage` step's command: a list (["backfill_region", "--batch-size", "200"]) or one string."""
+    import shlex
+    cmd = step.get("command") or []
+    return shlex.split(cmd) if isinstance(cmd, str) else [str(c) for c in cmd]
