@@ -11,6 +11,7 @@ A chapter opens with `Chapter("NN")` (back to the seeded baseline, both slots on
 from __future__ import annotations
 
 import time
+from contextlib import nullcontext
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -18,6 +19,7 @@ from IPython.display import Image, Markdown, display
 
 from lab import Lab
 from lab.exercises import CheckFailed, Scenario, catalogue, get
+from lab.pgwatch import LockWatch
 
 KIT = Path(__file__).resolve().parent.parent
 
@@ -46,11 +48,13 @@ class Chapter:
         return result
 
     def run_plan(self, folder: Path, name: str, title: str, users: int = 3, settle: float = 1.0,
-                 seed: int | None = None, before_step=None, traffic_timeout: float | None = None) -> "PlanRun":
+                 seed: int | None = None, before_step=None, traffic_timeout: float | None = None,
+                 watch: str | None = None) -> "PlanRun":
         """Carry out an exercise folder's plan.toml on this lab while traffic flows, the way
         `lab check` does in its own lab: back to the baseline, the plan's static mode and seed,
         its releases built from its overlays, each step marked on the plot. A step that fails
-        stops the plan (the traffic and the failure are both kept)."""
+        stops the plan (the traffic and the failure are both kept). `watch="table"` samples
+        pg_locks on that table while the plan runs (lab.pgwatch.LockWatch: who waited, behind whom)."""
         s = Scenario(folder, users=users, log=self.lab.log)
         s.lab = self.lab
         self.lab.reset()
@@ -61,7 +65,8 @@ class Chapter:
             self.lab.build_release(release, [folder / o for o in overlays], force=True)
         failure = None
         kw = {"timeout": traffic_timeout} if traffic_timeout else {}
-        with self.lab.traffic_in_background(users=users, settle=settle, **kw) as t:
+        watcher = LockWatch(self.lab, watch) if watch else nullcontext()
+        with watcher, self.lab.traffic_in_background(users=users, settle=settle, **kw) as t:
             time.sleep(0.5)
             for step in s.plan.steps:
                 if before_step:
@@ -75,7 +80,9 @@ class Chapter:
                     break
         s.traffic = t.result
         self.show(t.result, name, title)
-        return PlanRun(t.result, failure, s)
+        if watch:
+            print(watcher.report())
+        return PlanRun(t.result, failure, s, watcher if watch else None)
 
     def close(self) -> None:
         """Undo what the chapter changed: seeded database, v1 on both slots, your static mode."""
@@ -91,6 +98,7 @@ class PlanRun:
     traffic: object          # lab.traffic.TrafficResult
     failure: Exception | None
     scenario: Scenario
+    watch: LockWatch | None = None
 
 
 def header(ex) -> str:
