@@ -52,6 +52,10 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("release")
     s.add_argument("target", nargs="?", help="migration name, e.g. 0002 or sightings:0002")
 
+    s = sub.add_parser("manage", help="run a release's manage.py command on the lab database, e.g. sqlmigrate sightings 0002")
+    s.add_argument("release")
+    s.add_argument("args", nargs=argparse.REMAINDER, metavar="COMMAND ...")
+
     s = sub.add_parser("traffic", help="play user journeys through nginx and summarise what happened")
     s.add_argument("--duration", type=float, default=5.0)
     s.add_argument("--users", type=int, default=4)
@@ -139,6 +143,11 @@ def run(args) -> int:
             lab.deploy(args.release, args.slot, args.strategy, args.migrate)
     elif c == "migrate":
         lab.migrate(args.release, args.target)
+    elif c == "manage":
+        if not args.args:
+            raise LabError("which command?", f"e.g. `lab manage {args.release} sqlmigrate sightings 0002`")
+        lab._log = None  # print the command's own output, whole
+        print(lab.manage(args.release, *args.args), end="")
     elif c == "traffic":
         print(f"traffic: {args.users} users for {args.duration:g}s through {lab.url} …")
         res = lab.traffic(duration=args.duration, users=args.users)
