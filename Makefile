@@ -58,7 +58,7 @@ clean: down
 #   make wheelhouse                                  this machine
 #   make wheelhouse PLATFORM=macos-arm64             Apple Silicon (also: linux-x86_64, linux-aarch64,
 #                                                    or pip platform tags, comma-separated)
-#   make wheelhouse PLATFORM=linux-x86_64 PYTHON_VERSION=3.12
+#   make wheelhouse PLATFORM=linux-x86_64 PYTHON_VERSION=3.12.8   (all three parts)
 WHEELHOUSE ?= wheelhouse
 .PHONY: wheelhouse
 wheelhouse:

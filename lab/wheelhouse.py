@@ -67,8 +67,9 @@ def download_command(dest: Path, requirements: Path = REQUIREMENTS, platform: st
     if platform:
         for tag in platform_tags(platform):
             cmd += ["--platform", tag]
-        cmd += ["--implementation", "cp",
-                "--python-version", python_version or f"{sys.version_info.major}.{sys.version_info.minor}"]
+        # all three parts: some pins need e.g. Python >= 3.11.5, and pip reads "3.11" as 3.11.0
+        cmd += ["--implementation", "cp", "--python-version", python_version or
+                ".".join(str(v) for v in sys.version_info[:3])]
     elif python_version:
         raise SystemExit("wheelhouse: --python-version needs --platform (pip's rule); "
                          "for this machine, run it with that Python instead")
@@ -111,7 +112,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--requirements", type=Path, default=REQUIREMENTS)
     p.add_argument("--platform", help=f"one of {', '.join(PLATFORMS)}, or pip platform tags (comma-separated); "
                    "default: this machine")
-    p.add_argument("--python-version", help="e.g. 3.12 (with --platform; default: this Python's)")
+    p.add_argument("--python-version", help="e.g. 3.12.8 (with --platform; default: this Python's). Give all "
+                   "three parts: pip reads 3.12 as 3.12.0, which some pins exclude")
     p.add_argument("--clean", action="store_true", help="remove the wheels already there first")
     a = p.parse_args(argv)
     build(a.dest, a.requirements, a.platform or None, a.python_version or None, a.clean)

