@@ -76,6 +76,7 @@ class LockWatch:
         self.holders: dict[int, Holder] = {}
         self.max_queue = 0          # most statements waiting on the table in one sample
         self.samples = 0
+        self.failures = 0           # samples that raised (the last exception is kept)
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._error: Exception | None = None
@@ -102,7 +103,7 @@ class LockWatch:
             try:
                 self.sample()
             except Exception as e:  # noqa: BLE001 - a watch must never break the check it watches
-                self._error = e
+                self._error, self.failures = e, self.failures + 1
             self._stop.wait(self.interval)
 
     def sample(self) -> None:
@@ -136,6 +137,13 @@ class LockWatch:
     def longest(self, verb: str | None = None) -> float:
         ws = self.of(verb)
         return ws[0].seconds if ws else 0.0
+
+    @property
+    def error(self) -> Exception | None:
+        """Why sampling stopped, if it did (a check must not trust a watch that saw nothing)."""
+        if not self.samples:
+            return self._error or RuntimeError("no sample was taken")
+        return self._error if self.failures * 10 > self.samples + self.failures else None
 
     def holder(self, pid: int) -> Holder | None:
         return self.holders.get(pid)

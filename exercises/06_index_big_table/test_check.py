@@ -24,6 +24,9 @@ def check(work_dir: Path = HERE, log=None) -> Scenario:
         if log:
             log(watch.report())
 
+        s.expect(watch.error is None, "check error",
+                 f"the check could not watch PostgreSQL's locks while the plan ran ({watch.error})",
+                 "run the check again; if it keeps failing, look at the lab's postgres.log")
         posts = [r for r in s.traffic.records if r.method == "POST" and r.path == "/sightings/new/"]
         start = s.traffic.marks[0][0] if s.traffic.marks else 0.0
         during = [r for r in posts if r.t >= start]

@@ -35,6 +35,9 @@ def check(work_dir: Path = HERE, log=None) -> Scenario:
         if log:
             log(watch.report())
 
+        s.expect(watch.error is None, "check error",
+                 f"the check could not watch PostgreSQL's locks while the plan ran ({watch.error})",
+                 "run the check again; if it keeps failing, look at the lab's postgres.log")
         timeouts = [r for r in s.traffic.errors if r.error.startswith("timeout")]
         if timeouts:
             alters = watch.of("ALTER")
