@@ -7,8 +7,8 @@
 #   docker build --build-arg RELEASE=v2 --build-arg OVERLAYS=exercises/01_static_assets/app -t bigfoot-lab:v2 .
 #   docker buildx build --platform linux/amd64,linux/arm64 .        every wheel exists for both
 #
-# Targets: deps (venv) -> kit (code, non-root; runs nginx for the proxy) -> release (build) ->
-# app (kit + one release; the default), and jupyter (kit + JupyterLab).
+# Targets: deps (venv) -> kit (code, non-root; the proxy and JupyterLab run it) -> release
+# (the build) -> app (kit + one release: the slots; the default target).
 
 # Pinned: Python 3.11 as in the local lab, Debian 12 (glibc 2.36: every manylinux wheel fits).
 ARG PYTHON_IMAGE=python:3.11.14-slim-bookworm
@@ -59,16 +59,6 @@ COPY . /ctx
 RUN set -eu; \
     set --; for o in $OVERLAYS; do set -- "$@" --overlay "/ctx/$o"; done; \
     python -m lab --home /tmp/lab-home release build "$RELEASE" "$@"
-
-FROM kit AS jupyter
-# JupyterLab for the chapters, unless requirements.txt already brings it
-ARG JUPYTERLAB_VERSION=4.6.6
-USER 0
-RUN python -c "import jupyterlab" 2>/dev/null \
- || pip install --no-cache-dir "jupyterlab==${JUPYTERLAB_VERSION}"
-USER 10001:10001
-EXPOSE 8888
-CMD ["python", "-m", "jupyterlab", "--no-browser", "--ip=0.0.0.0", "--port=8888"]
 
 FROM kit AS app
 ARG RELEASE=v1

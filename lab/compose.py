@@ -511,6 +511,9 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("port", type=int, nargs="?", default=SLOT_CONTAINER_PORT)
     s = sub.add_parser("render-nginx", help="print the compose nginx.conf")
     s.add_argument("--static-mode")
+    s = sub.add_parser("init", help="(on the host) write .env with fresh secrets, like `lab --backend compose init`")
+    s.add_argument("--force", action="store_true", help="replace the secrets of an existing .env")
+    s.add_argument("--project-dir", type=Path, default=KIT_ROOT, help="where docker-compose.yml is (default: the kit)")
     return p
 
 
@@ -530,6 +533,8 @@ def main(argv: list[str] | None = None) -> int:
         elif a.cmd == "healthcheck":
             from .slots import health
             return 0 if health(a.port, timeout=3.0) else 1
+        elif a.cmd == "init":
+            ComposeBackend(project_dir=a.project_dir).init(force=a.force)
         elif a.cmd == "render-nginx":
             print(render_nginx_config(load_config(container_home(), static_mode=a.static_mode)), end="")
     except LabError as e:

@@ -275,7 +275,7 @@ def dockerfile_instructions(text: str) -> list[tuple[str, str]]:
 def test_dockerfile_is_pinned_multistage_and_non_root():
     ins = dockerfile_instructions(DOCKERFILE.read_text())
     stages = [a.split(" AS ")[1] for i, a in ins if i == "FROM"]
-    assert stages == ["deps", "kit", "release", "jupyter", "app"]  # app, the slots' image, is the default target
+    assert stages == ["deps", "kit", "release", "app"]  # app, the slots' image, is the default target
     base = next(a for i, a in ins if i == "ARG" and a.startswith("PYTHON_IMAGE="))
     assert re.fullmatch(r"PYTHON_IMAGE=python:3\.11\.\d+-slim-bookworm", base)
     # each final image runs as the numeric non-root user
@@ -286,7 +286,7 @@ def test_dockerfile_is_pinned_multistage_and_non_root():
             stage = a.split(" AS ")[1]
         elif i == "USER":
             last_user[stage] = a
-    assert last_user["kit"] == last_user["app"] == last_user["jupyter"] == "10001:10001"
+    assert last_user["kit"] == last_user["app"] == "10001:10001"
     # the compose file builds exactly these targets
     assert "-r requirements.image.txt" in DOCKERFILE.read_text() and "--only-binary=:all:" in DOCKERFILE.read_text()
 
@@ -420,6 +420,10 @@ def test_init_writes_a_private_env_with_fresh_secrets(backend, tmp_path):
     assert compose.read_env(backend.env_file) == env
     backend.init(force=True)
     assert compose.read_env(backend.env_file)["SECRET_KEY"] != env["SECRET_KEY"]
+    # `python -m lab.compose init`, the command-line way, writes the same kind of file
+    r = run([sys.executable, "-m", "lab.compose", "init", "--project-dir", tmp_path], cwd=KIT_ROOT)
+    assert r.returncode == 0, r.stderr
+    assert set(compose.read_env(tmp_path / ".env")) == set(env)
     # never committed, never sent to `docker build`
     r = run(["git", "-C", KIT_ROOT, "check-ignore", "-q", ".env"])
     assert r.returncode == 0, ".env is not git-ignored"
@@ -478,7 +482,7 @@ def project_entrypoint(backend, service: str) -> list[str]:
 def test_commands_fit_the_images_entrypoints(project):
     """The app image's ENTRYPOINT is lab/entrypoint.sh (the app server): a service built from it
     that runs something else must replace the entrypoint, or its command would become the
-    entrypoint's arguments. The kit and jupyter images only have a CMD."""
+    entrypoint's arguments. The kit image only has a CMD."""
     ins = dockerfile_instructions(DOCKERFILE.read_text())
     entrypoints, stage = {}, None
     for i, a in ins:
@@ -488,7 +492,10 @@ def test_commands_fit_the_images_entrypoints(project):
         elif i == "ENTRYPOINT":
             entrypoints[stage] = json.loads(a)
     assert entrypoints["app"] == ["/bin/sh", "/app/lab/entrypoint.sh"]
-    assert entrypoints["kit"] is None and entrypoints["jupyter"] is None
+    assert entrypoints["kit"] is None
+    # JupyterLab comes with requirements.txt, which the kit image installs
+    assert re.search(r"^jupyterlab==", (KIT_ROOT / "requirements.txt").read_text(), re.M)
+    assert project["services"]["jupyter"]["build"]["target"] == "kit"
     for name, svc in project["services"].items():
         target = svc.get("build", {}).get("target")
         if target == "app":
