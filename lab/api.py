@@ -23,7 +23,7 @@ from pathlib import Path
 import psutil
 
 from . import lock, procs
-from .config import LabConfig, lab_secrets, load_config, read_json, write_json
+from .config import STATIC_MODES, LabConfig, lab_secrets, load_config, read_json, write_json
 from .database import Database
 from .errors import LabError
 from .jupyter import Jupyter
@@ -44,8 +44,8 @@ class Page:
 
 class Lab:
     def __init__(self, home: str | Path | None = None, port_base: int | None = None,
-                 static_mode: str | None = None, log=print):
-        self.cfg: LabConfig = load_config(home, port_base, static_mode)
+                 static_mode: str | None = None, log=print, database_url: str | None = None):
+        self.cfg: LabConfig = load_config(home, port_base, static_mode, database_url)
         self.db = Database(self.cfg)
         self.releases = Releases(self.cfg)
         self.slots = Slots(self.cfg)
@@ -311,8 +311,9 @@ class Lab:
 
     def set_static_mode(self, mode: str) -> None:
         with self._locked("static-mode"):
-            self.cfg = load_config(self.cfg.home, self.cfg.port_base, mode)
-            self.proxy.cfg = self.cfg
+            if mode not in STATIC_MODES:
+                raise LabError(f"unknown static mode {mode!r}", f"choose one of {', '.join(STATIC_MODES)}")
+            self.cfg.static_mode = mode  # one config object, shared by the proxy and everything else
             self.cfg.save()
             if self.proxy.pid():
                 with self.step(f"nginx: static files now served in {mode!r} mode"):

@@ -130,7 +130,7 @@ def default_home() -> Path:
 
 
 def load_config(home: Path | str | None = None, port_base: int | None = None,
-                static_mode: str | None = None) -> LabConfig:
+                static_mode: str | None = None, database_url: str | None = None) -> LabConfig:
     """Resolve a lab's config: explicit arguments > environment > saved settings > topology defaults."""
     home = Path(home).resolve() if home else default_home()
     topology = load_topology()
@@ -141,7 +141,10 @@ def load_config(home: Path | str | None = None, port_base: int | None = None,
     static_mode = static_mode or saved.get("static_mode") or topology["app"]["static_mode"]
     if static_mode not in STATIC_MODES:
         raise LabError(f"unknown static mode {static_mode!r}", f"choose one of {', '.join(STATIC_MODES)}")
-    database_url = os.environ.get("DATABASE_URL") or saved.get("database_url")
+    # "" forces the embedded server (throwaway check labs must never use the learner's database)
+    if database_url is None:
+        database_url = os.environ.get("DATABASE_URL") or saved.get("database_url")
+    database_url = database_url or None
     return LabConfig(home=home, port_base=int(port_base), static_mode=static_mode,
                      database_url=database_url, topology=topology)
 

@@ -181,7 +181,7 @@ def template_home(log=None) -> Path:
         shutil.rmtree(home, ignore_errors=True)
         for old in _cache_dir().glob("template-*"):
             shutil.rmtree(old, ignore_errors=True)
-        lab = Lab(home=home, port_base=free_port_base(), log=log)
+        lab = Lab(home=home, port_base=free_port_base(), log=log, database_url="")
         try:
             lab.up()
         finally:
@@ -232,7 +232,7 @@ def fresh_lab(static_mode: str = "proxy", log=None):
     (home / "READY").unlink(missing_ok=True)
     for stale in ("state.json", "lab.lock"):
         (home / stale).unlink(missing_ok=True)
-    lab = Lab(home=home, port_base=free_port_base(), static_mode=static_mode, log=log)
+    lab = Lab(home=home, port_base=free_port_base(), static_mode=static_mode, log=log, database_url="")
     try:
         lab.up()
         yield lab
