@@ -216,8 +216,11 @@ class Lab:
             with self.step("stop nginx"):
                 self.proxy.stop()
             with self.step("stop slots"):
+                # nginx is gone (its workers finished their requests first): nothing is in flight,
+                # so the slots may stop at once
+                idle = not self.proxy.pid()
                 with ThreadPoolExecutor(len(self.cfg.slots)) as pool:
-                    list(pool.map(self.slots.stop, [s.name for s in self.cfg.slots]))
+                    list(pool.map(lambda n: self.slots.stop(n, idle=idle), [s.name for s in self.cfg.slots]))
             if self.db.embedded:
                 with self.step("stop PostgreSQL"):
                     self.db.stop()

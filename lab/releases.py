@@ -112,8 +112,22 @@ class Releases:
         self._check_python(staging / "src", [base, *overlays])
         migrations_graph.check_no_conflicts(staging / "src", shown_as=f"release {name}")
         candidate = Release(name, staging)
-        env = build_env(static_root=candidate.static)
-        candidate.manage("collectstatic", "--noinput", env=env, what="collectstatic")
+        # The same files always give the same collectstatic output: reuse it from the build cache
+        # (checks rebuild the same releases over and over; collectstatic is most of a build).
+        cached_static = build_cache_dir() / f"static-{digest}"
+        if (cached_static / "staticfiles.json").exists():
+            subprocess.run(["cp", "-a", str(cached_static), str(candidate.static)], check=True)
+        else:
+            env = build_env(static_root=candidate.static)
+            candidate.manage("collectstatic", "--noinput", env=env, what="collectstatic")
+            tmp = build_cache_dir() / f".static-{digest}-{os.getpid()}"
+            shutil.rmtree(tmp, ignore_errors=True)
+            tmp.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copytree(candidate.static, tmp)
+            try:
+                tmp.rename(cached_static)  # atomic: a half-copied cache entry is never seen
+            except OSError:
+                shutil.rmtree(tmp, ignore_errors=True)  # another process cached it first
         write_json(staging / "release.json", {
             "name": name, "overlays": [str(o) for o in overlays], "content_hash": digest,
             "built_at": time.strftime("%Y-%m-%dT%H:%M:%S"), "build_seconds": round(time.monotonic() - t0, 2),
@@ -140,6 +154,11 @@ class Releases:
 
     def remove(self, name: str) -> None:
         shutil.rmtree(self.cfg.releases_dir / name, ignore_errors=True)
+
+
+def build_cache_dir() -> Path:
+    from .config import KIT_ROOT
+    return Path(os.environ.get("LAB_CACHE") or KIT_ROOT / ".lab" / "cache") / "builds"
 
 
 def display_path(p: Path) -> str:
