@@ -69,7 +69,7 @@ def read_env(path: Path = ENV_FILE) -> dict[str, str]:
 def write_env(values: dict[str, str], path: Path = ENV_FILE) -> None:
     """Update keys in place (comments and unknown keys are kept); mode 0600: it holds secrets."""
     lines = path.read_text().splitlines() if path.exists() else [
-        "# Settings of the docker-compose lab, written by `lab --backend compose init` / deploys.",
+        "# Settings of the docker-compose lab, written by `lab --backend compose up` / deploys.",
         "# Holds secrets: git-ignored and docker-ignored. Delete it to start over with new ones.",
     ]
     todo = dict(values)
@@ -181,7 +181,7 @@ class ComposeBackend:
 
     def _require_env(self) -> dict[str, str]:
         if not self.env_file.exists():
-            raise LabError(f"{self.env_file} is missing", "run `lab --backend compose init` (or `lab --backend compose up`)")
+            raise LabError(f"{self.env_file} is missing", "run `lab --backend compose up` (or `python -m lab.compose init`)")
         return self.env
 
     # ---- verbs ----
@@ -511,7 +511,7 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("port", type=int, nargs="?", default=SLOT_CONTAINER_PORT)
     s = sub.add_parser("render-nginx", help="print the compose nginx.conf")
     s.add_argument("--static-mode")
-    s = sub.add_parser("init", help="(on the host) write .env with fresh secrets, like `lab --backend compose init`")
+    s = sub.add_parser("init", help="(on the host) write .env with fresh secrets (`lab --backend compose up` does it too)")
     s.add_argument("--force", action="store_true", help="replace the secrets of an existing .env")
     s.add_argument("--project-dir", type=Path, default=KIT_ROOT, help="where docker-compose.yml is (default: the kit)")
     return p

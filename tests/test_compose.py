@@ -109,7 +109,7 @@ def test_without_env_file_compose_refuses_and_says_what_to_do(tmp_path):
     clean = {k: v for k, v in os.environ.items() if k not in compose.SECRET_KEYS}
     r = run([DOCKER_COMPOSE, "-f", tmp_path / "docker-compose.yml", "config", "--quiet"], env=clean)
     assert r.returncode != 0
-    assert "run `lab --backend compose init` first" in r.stderr
+    assert "run `lab --backend compose up` or `python -m lab.compose init` first" in r.stderr
 
 
 # ------------------------------------------------------------------ the topology is the lab's
