@@ -202,7 +202,8 @@ def run_compose(args, lab) -> int:
     elif c == "down":
         b.down()
     elif c == "status":
-        print(json.dumps(b.status(), indent=2))
+        st = b.status()
+        print(json.dumps(st, indent=2)) if args.json else print_status(st)
     elif c == "release" and args.release_command == "build":
         b.build_release(args.name, args.overlay, force=args.force)
     elif c == "deploy":

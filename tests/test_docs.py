@@ -160,3 +160,15 @@ def test_cheatsheet_locks_and_rewrites_are_what_postgresql_does():
             if op.setup:
                 lab.db.restore_baseline()
     assert not wrong, "\n".join(wrong)
+
+
+def test_site_loads_nothing_from_the_internet(site):
+    """Conference wifi: every script, stylesheet and image a page loads comes from the site itself."""
+    import re
+    external = set()
+    for page in site.rglob("*.html"):
+        html = page.read_text(errors="ignore")
+        for tag in re.findall(r"<(?:script|link|img)\b[^>]*>", html):
+            if re.search(r'\b(?:src|href)="(?:https?:)?//', tag) and 'rel="canonical"' not in tag:
+                external.add((page.relative_to(site).as_posix(), tag[:120]))
+    assert not external, sorted(external)[:10]
