@@ -80,6 +80,10 @@ def test_secret_key_is_random_per_lab_and_kept_out_of_git(lab, tmp_path):
     assert ignored.returncode == 0, ".lab/ must be git-ignored"
 
 
+# spelled so that this file doesn't match itself
+BEGIN, PRIVATE_KEY = "-" * 5 + "BEGIN", "PRIVATE" + " KEY"
+
+
 def test_no_secret_in_the_repository():
     files = subprocess.run(["git", "ls-files"], cwd=KIT, capture_output=True, text=True).stdout.split()
     leaks = []
@@ -88,7 +92,7 @@ def test_no_secret_in_the_repository():
         if not p.is_file() or p.suffix in (".png", ".ipynb"):
             continue
         text = p.read_text(errors="ignore")
-        if "-----BEGIN" in text and "PRIVATE KEY" in text:
+        if BEGIN in text and PRIVATE_KEY in text:
             leaks.append(f"{f}: a private key")
         for m in re.finditer(r"(?i)(secret_key|password|token)\s*[=:]\s*['\"]([^'\"]{16,})['\"]", text):
             if "insecure" not in m.group(2) and "not-secret" not in m.group(2) and "{" not in m.group(2):
