@@ -18,6 +18,7 @@ import os
 import shutil
 import socket
 import subprocess
+import sys
 import tempfile
 import time
 import tomllib
@@ -265,13 +266,19 @@ class Scenario:
     def __enter__(self) -> "Scenario":
         self._ctx = fresh_lab(self.plan.static_mode, log=self.log)
         self.lab = self._ctx.__enter__()
-        if self.plan.seed_sightings:
-            self.lab.seed(self.plan.seed_sightings)
-        for name, overlays in self.plan.releases.items():
-            try:
-                self.lab.build_release(name, [self.work_dir / o for o in overlays])
-            except LabError as e:
-                raise CheckFailed(_reason_of(e.message), f"release {name} can't be built: {e.message}", e.hint) from None
+        try:
+            if self.plan.seed_sightings:
+                self.lab.seed(self.plan.seed_sightings)
+            for name, overlays in self.plan.releases.items():
+                try:
+                    self.lab.build_release(name, [self.work_dir / o for o in overlays])
+                except LabError as e:
+                    raise CheckFailed(_reason_of(e.message), f"release {name} can't be built: {e.message}",
+                                      e.hint) from None
+        except BaseException:
+            # __exit__ never runs when __enter__ raises: stop this lab here, or it outlives the check
+            self._ctx.__exit__(*sys.exc_info())
+            raise
         return self
 
     def __exit__(self, *exc):
@@ -312,14 +319,14 @@ class Scenario:
             raise CheckFailed(_reason_of(e.message), f"step `{_describe_step(step)}` failed: {e.message}",
                               e.hint or "see the step's output above") from None
 
-    def run(self, steps: list[dict] | None = None, settle: float = 1.0, during=None, before_step=None,
+    def run(self, steps: list[dict] | None = None, settle: float = 0.6, during=None, before_step=None,
             traffic_timeout: float | None = None) -> "Scenario":
         """Carry out the plan while traffic flows; `during(scenario)` runs alongside (e.g. a blocker).
         `before_step(scenario, step)` runs just before each step (e.g. starts a slow report);
         `traffic_timeout`: how long a simulated user waits for an answer (default 5 s)."""
         kw = {"timeout": traffic_timeout} if traffic_timeout else {}
         with self.lab.traffic_in_background(users=self.users, settle=settle, **kw) as t:
-            time.sleep(0.5)  # steady traffic on the old release first
+            time.sleep(0.3)  # steady traffic on the old release first
             for step in (self.plan.steps if steps is None else steps):
                 if before_step:
                     before_step(self, step)

@@ -87,3 +87,15 @@ def test_cli_check_reports_in_words_and_exit_code(tmp_path):
     r = subprocess.run([sys.executable, "-m", "lab", "--home", str(tmp_path / "home"), "exercises"],
                        cwd=KIT, capture_output=True, text=True, timeout=60)
     assert "✗ 02" in r.stdout
+
+
+def test_a_check_that_fails_before_its_plan_leaves_no_lab_running(work):
+    import psutil
+    models = work / "app" / "sightings" / "models.py"
+    models.write_text(models.read_text() + "\ndef broken(:\n")
+    before = {p.pid for p in psutil.process_iter()}
+    with pytest.raises(CheckFailed):
+        Scenario(work).__enter__()
+    leftovers = [p for p in psutil.process_iter(["cmdline"]) if p.pid not in before
+                 and "bigfoot-check-" in " ".join(p.info["cmdline"] or [])]
+    assert not leftovers, leftovers
