@@ -401,11 +401,14 @@ class Lab:
                 # nginx's previous workers finish their in-flight requests, then exit; once they
                 # are gone nothing can still be talking to this slot, so it may stop at once.
                 idle = self.proxy.wait_old_workers(old_workers)
-            self.slots.stop(name, idle=idle)
             self._publish_static(release)
             previous = self.state["slots"][name]["release"]
             try:
-                self.slots.start(name, release, self.db.url())
+                if idle:
+                    self.slots.replace_idle(name, release, self.db.url())
+                else:
+                    self.slots.stop(name)
+                    self.slots.start(name, release, self.db.url())
             except LabError as e:
                 # A broken release never takes the slot down for good: back to what it ran before.
                 if previous != release.name and previous in self.releases.names():

@@ -15,6 +15,9 @@ preload_app = True
 # Longer than nginx's upstream keepalive_timeout (60s), so nginx never reuses a connection the
 # app just closed (that race turns into 502s on POSTs, which nginx may not retry).
 keepalive = 75
+# SO_REUSEPORT: during a deploy the new server binds the slot's port while the old one, already
+# out of nginx's rotation, is still shutting down (lab/slots.py Slots.replace_idle).
+reuse_port = True
 # A deploy stops a slot with SIGTERM: in-flight requests get this long to finish.
 graceful_timeout = 10
 timeout = 60

@@ -73,12 +73,14 @@ class Slots:
         return {"slot": name, "port": slot.port, "pid": pid, "running": bool(pid), "healthy": bool(h),
                 "release": h.get("release") if h else None}
 
-    def start(self, name: str, release: Release, database_url: str, timeout: float = 30.0) -> float:
+    def start(self, name: str, release: Release, database_url: str, timeout: float = 30.0,
+              check_port: bool = True) -> float:
         """Start gunicorn on a release and wait until /healthz answers from that release."""
         slot = self.cfg.slot(name)
         if self.pid(name):
             raise LabError(f"slot {name} is already running", "stop it first")
-        procs.require_free_port(slot.port, f"slot {name}")
+        if check_port:
+            procs.require_free_port(slot.port, f"slot {name}")
         t0 = time.monotonic()
         log = self.log(name)
         log.parent.mkdir(parents=True, exist_ok=True)
@@ -99,6 +101,21 @@ class Slots:
                            f"{detail or 'no answer on /healthz within %ds' % timeout}",
                            f"the full log is {log}")
         return time.monotonic() - t0
+
+    def replace_idle(self, name: str, release: Release, database_url: str) -> None:
+        """Swap the release of a slot that nginx no longer sends requests to: the old server is
+        told to quit and the new one starts at the same moment (gunicorn's reuse_port lets both
+        hold the port while they overlap), instead of one after the other."""
+        old = self.pid(name)
+        if old:
+            os.kill(old, signal.SIGQUIT)
+        self.pidfile(name).unlink(missing_ok=True)
+        try:
+            self.start(name, release, database_url, check_port=False)
+        finally:
+            # The caller puts the slot back into nginx only after this returns: by then the old
+            # server is gone, so no connection can land on its closing socket.
+            procs.terminate(old, sig=signal.SIGQUIT, timeout=15)
 
     def stop(self, name: str, idle: bool = False) -> None:
         """Graceful by default: gunicorn lets in-flight requests finish (up to graceful_timeout,
