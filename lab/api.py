@@ -25,14 +25,13 @@ import psutil
 from . import lock, procs
 from .config import STATIC_MODES, LabConfig, lab_secrets, load_config, read_json, write_json
 from .database import Database
+from .deploy import validate as validate_deploy
 from .errors import LabError
 from .jupyter import Jupyter
 from .proxy import Proxy
 from .releases import Release, Releases, build_env
 from .slots import Slots
 
-STRATEGIES = ("rolling", "blue-green", "recreate")
-MIGRATE_WHEN = ("before", "after", "skip")
 
 
 @dataclass
@@ -425,10 +424,7 @@ class Lab:
     def deploy(self, release: str, slot: str | None = None, strategy: str = "rolling",
                migrate: str = "before") -> float:
         from .deploy import run_deploy
-        if strategy not in STRATEGIES:
-            raise LabError(f"unknown strategy {strategy!r}", f"choose one of {', '.join(STRATEGIES)}")
-        if migrate not in MIGRATE_WHEN:
-            raise LabError(f"unknown --migrate {migrate!r}", f"choose one of {', '.join(MIGRATE_WHEN)}")
+        validate_deploy(strategy, migrate)
         with self._locked("deploy"):
             self._require_home()
             return run_deploy(self, self.releases.get(release), slot, strategy, migrate)

@@ -11,6 +11,7 @@ import traceback
 from pathlib import Path
 
 from .config import STATIC_MODES
+from .deploy import MIGRATE_WHEN, STRATEGIES
 from .errors import LabError
 
 EPILOG = "Docs: README.md and the chapters in notebooks/. Start with `lab up`, then open the URL it prints."
@@ -43,8 +44,8 @@ def build_parser() -> argparse.ArgumentParser:
     s = sub.add_parser("deploy", help="deploy a release to one or both slots")
     s.add_argument("release")
     s.add_argument("--slot", choices=["blue", "green"], help="only this slot (default: both, one after the other)")
-    s.add_argument("--strategy", choices=["rolling", "blue-green", "recreate"], default="rolling")
-    s.add_argument("--migrate", choices=["before", "after", "skip"], default="before",
+    s.add_argument("--strategy", choices=STRATEGIES, default="rolling")
+    s.add_argument("--migrate", choices=MIGRATE_WHEN, default="before",
                    help="when to run the release's migrations (default: before the code)")
     s.add_argument("--traffic", action="store_true", help="run traffic during the deploy and print what it saw")
 

@@ -30,6 +30,7 @@ from pathlib import Path
 
 from . import procs
 from .config import KIT_ROOT, LabConfig, load_config
+from .deploy import validate as validate_deploy
 from .errors import LabError
 from .proxy import compose_config, nginx_binary, render
 from .releases import NAME_OK, Release, build_env
@@ -47,8 +48,6 @@ SLOT_CONTAINER_PORT = 8000
 
 # Set in docker-compose.yml from .env (the secret half of lab.slots.slot_env()).
 SECRET_KEYS = ("SECRET_KEY", "DB_PASSWORD", "ADMIN_PASSWORD", "JUPYTER_TOKEN")
-STRATEGIES = ("rolling", "blue-green", "recreate")
-MIGRATE_WHEN = ("before", "after", "skip")
 
 
 # ---------------------------------------------------------------------------------------------
@@ -285,10 +284,7 @@ class ComposeBackend:
 
     def deploy(self, release: str, slot: str | None = None, strategy: str = "rolling",
                migrate: str = "before") -> float:
-        if strategy not in STRATEGIES:
-            raise LabError(f"unknown strategy {strategy!r}", f"choose one of {', '.join(STRATEGIES)}")
-        if migrate not in MIGRATE_WHEN:
-            raise LabError(f"unknown --migrate {migrate!r}", f"choose one of {', '.join(MIGRATE_WHEN)}")
+        validate_deploy(strategy, migrate)
         if release not in self.known_releases():
             raise LabError(f"no release image named {release!r}",
                            f"build it first: `lab --backend compose release build {release} --overlay DIR`")

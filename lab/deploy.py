@@ -14,6 +14,17 @@ import time
 from .errors import LabError
 from .releases import Release
 
+# One list of each, for the CLI, the local lab and the compose backend.
+STRATEGIES = ("rolling", "blue-green", "recreate")
+MIGRATE_WHEN = ("before", "after", "skip")
+
+
+def validate(strategy: str, migrate: str) -> None:
+    if strategy not in STRATEGIES:
+        raise LabError(f"unknown strategy {strategy!r}", f"choose one of {', '.join(STRATEGIES)}")
+    if migrate not in MIGRATE_WHEN:
+        raise LabError(f"unknown --migrate {migrate!r}", f"choose one of {', '.join(MIGRATE_WHEN)}")
+
 
 def run_deploy(lab, release: Release, slot: str | None, strategy: str, migrate: str) -> float:
     t0 = time.monotonic()
