@@ -384,6 +384,7 @@ class Lab:
             baseline = self.releases.get(self.cfg.app["baseline_release"])
             with self.step("restore the database from the baseline copy"):
                 self.db.restore_baseline()
+            self._publish_static(baseline)
             for s in self.cfg.slots:
                 cur = self.state["slots"][s.name]
                 if cur["release"] != baseline.name or not self.slots.pid(s.name) or not cur["live"]:
@@ -391,7 +392,8 @@ class Lab:
 
     # ------------------------------------------------------------------ deploys
     def _replace_slot(self, name: str, release: Release, drain: bool = True) -> None:
-        """Take a slot out of nginx, restart it on `release`, health-check it, put it back."""
+        """Take a slot out of nginx, restart it on `release`, health-check it, put it back.
+        The caller has published the release's static files already (assets before code)."""
         with self.step(f"slot {name}: {self.state['slots'][name]['release']} → {release.name}"):
             idle = False
             if drain and self.proxy.pid():
@@ -400,7 +402,6 @@ class Lab:
                 # nginx's previous workers finish their in-flight requests, then exit; once they
                 # are gone nothing can still be talking to this slot, so it may stop at once.
                 idle = self.proxy.wait_old_workers(old_workers)
-            self._publish_static(release)
             previous = self.state["slots"][name]["release"]
             try:
                 if idle:
