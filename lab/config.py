@@ -125,6 +125,11 @@ class LabConfig:
         write_json(self.settings_file, data)
 
 
+def cache_dir() -> Path:
+    """Caches shared by every lab of this kit (check templates, collectstatic outputs)."""
+    return Path(os.environ.get("LAB_CACHE") or KIT_ROOT / ".lab" / "cache")
+
+
 def default_home() -> Path:
     return Path(os.environ.get("LAB_HOME") or KIT_ROOT / ".lab").resolve()
 

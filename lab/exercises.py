@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import socket
 import subprocess
 import sys
 import tempfile
@@ -27,7 +26,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from . import lock
-from .config import APP_SOURCE, KIT_ROOT
+from .config import APP_SOURCE, KIT_ROOT, cache_dir
+from .procs import port_in_use
 from .errors import LabError
 from .releases import content_hash, display_path
 
@@ -147,21 +147,9 @@ def free_port_base(span: int = 4) -> int:
     rng = random.Random()
     for _ in range(200):
         base = rng.randrange(20000, 60000, 10)
-        ok = True
-        for p in [*range(base, base + span), base + 888]:
-            with socket.socket() as s:
-                try:
-                    s.bind(("127.0.0.1", p))
-                except OSError:
-                    ok = False
-                    break
-        if ok:
+        if not any(port_in_use(p) for p in [*range(base, base + span), base + 888]):
             return base
     raise LabError("no free ports found for a check lab")
-
-
-def _cache_dir() -> Path:
-    return Path(os.environ.get("LAB_CACHE") or KIT_ROOT / ".lab" / "cache")
 
 
 def template_home(log=None) -> Path:
@@ -170,17 +158,16 @@ def template_home(log=None) -> Path:
     from .api import Lab
     # Only what shapes the template's content: the app (v1, migrations, seed) and how the
     # database and releases are made. Other lab code can change without a rebuild.
-    key = content_hash([APP_SOURCE]) + "-" + content_hash_files(
-        [KIT_ROOT / "lab" / f for f in ("database.py", "releases.py", "topology.toml")])
-    home = _cache_dir() / f"template-{key}"
+    key = content_hash([APP_SOURCE, *(KIT_ROOT / "lab" / f for f in ("database.py", "releases.py", "topology.toml"))])
+    home = cache_dir() / f"template-{key}"
     if (home / "READY").exists():
         return home
-    _cache_dir().mkdir(parents=True, exist_ok=True)
+    cache_dir().mkdir(parents=True, exist_ok=True)
     with _cache_lock():
         if (home / "READY").exists():
             return home
         shutil.rmtree(home, ignore_errors=True)
-        for old in _cache_dir().glob("template-*"):
+        for old in cache_dir().glob("template-*"):
             shutil.rmtree(old, ignore_errors=True)
         lab = Lab(home=home, port_base=free_port_base(), log=log, database_url="")
         try:
@@ -191,21 +178,13 @@ def template_home(log=None) -> Path:
     return home
 
 
-def content_hash_files(files: list[Path]) -> str:
-    import hashlib
-    h = hashlib.sha256()
-    for f in files:
-        h.update(f.read_bytes())
-    return h.hexdigest()[:8]
-
-
 @contextmanager
 def _cache_lock(shared: bool = False):
     """Exclusive to build or delete a template, shared to copy one: a check never copies a
     template that another process is deleting."""
     import fcntl
-    _cache_dir().mkdir(parents=True, exist_ok=True)
-    fd = os.open(_cache_dir() / ".lock", os.O_RDWR | os.O_CREAT, 0o644)
+    cache_dir().mkdir(parents=True, exist_ok=True)
+    fd = os.open(cache_dir() / ".lock", os.O_RDWR | os.O_CREAT, 0o644)
     try:
         fcntl.flock(fd, fcntl.LOCK_SH if shared else fcntl.LOCK_EX)
         yield

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from . import migrations_graph, procs
-from .config import APP_SOURCE, LabConfig, read_json, write_json
+from .config import APP_SOURCE, LabConfig, cache_dir, read_json, write_json
 from .errors import LabError
 
 IGNORE = shutil.ignore_patterns("__pycache__", "*.pyc", "staticfiles", ".pytest_cache", "*.orig", "*.rej")
@@ -53,6 +53,9 @@ class Release:
 
 
 def _tree_files(root: Path):
+    if root.is_file():
+        yield root
+        return
     for dirpath, dirnames, filenames in os.walk(root):
         dirnames[:] = sorted(d for d in dirnames if d not in ("__pycache__", "staticfiles", ".pytest_cache"))
         for f in sorted(filenames):
@@ -61,10 +64,11 @@ def _tree_files(root: Path):
 
 
 def content_hash(sources: list[Path]) -> str:
+    """A digest of folders (every file, by relative path) and single files."""
     h = hashlib.sha256()
     for root in sources:
         for f in _tree_files(root):
-            h.update(str(f.relative_to(root)).encode() + b"\0" + f.read_bytes() + b"\0")
+            h.update(str(f.relative_to(root) if f != root else f.name).encode() + b"\0" + f.read_bytes() + b"\0")
     return h.hexdigest()[:16]
 
 
@@ -157,8 +161,7 @@ class Releases:
 
 
 def build_cache_dir() -> Path:
-    from .config import KIT_ROOT
-    return Path(os.environ.get("LAB_CACHE") or KIT_ROOT / ".lab" / "cache") / "builds"
+    return cache_dir() / "builds"
 
 
 def display_path(p: Path) -> str:

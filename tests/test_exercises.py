@@ -1,20 +1,13 @@
 """Checks must bite: every exercise's check FAILS on the untouched starter for the intended reason
 (the catalogue's `starter_fails_with`) and PASSES on the solution. A check that can't fail is a defect."""
-import importlib.util
 import time
 
 import pytest
 
 from lab.exercises import CheckFailed, catalogue
+from lab.learner import load_check  # the same loader `lab check` uses
 
 EXERCISES = catalogue()
-
-
-def load_check(ex):
-    spec = importlib.util.spec_from_file_location(f"check_{ex.id}", ex.folder / "test_check.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module.check
 
 
 @pytest.mark.parametrize("ex", EXERCISES, ids=[e.name for e in EXERCISES])
