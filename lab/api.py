@@ -416,7 +416,7 @@ class Lab:
                     self._set_slot(name, live=True)
                     if self.proxy.pid():
                         self.proxy.reload(self._live())
-                    raise LabError(f"{e.message}; slot {name} is back on {previous}", e.hint) from None
+                    raise LabError(f"{e.message}; slot {name} is back on {previous}", e.hint, e.kind) from None
                 raise
             self._set_slot(name, release=release.name, live=True)
             if self.proxy.pid():

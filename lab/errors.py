@@ -4,13 +4,15 @@
 class LabError(Exception):
     """A failure the learner can act on. The CLI prints `lab: <message>` and exits 1, no traceback.
 
-    `hint` is an optional second sentence telling the learner what to try next.
+    `hint` is an optional second sentence telling the learner what to try next; `kind` (a
+    lab.kinds.Kind) names the failure for checks, so nothing parses the message text back.
     """
 
-    def __init__(self, message: str, hint: str | None = None):
+    def __init__(self, message: str, hint: str | None = None, kind: str | None = None):
         super().__init__(message)
         self.message = message
         self.hint = hint
+        self.kind = kind   # a lab.kinds.Kind when the failure has a name a check can report
 
     def __str__(self) -> str:
         return f"{self.message} ({self.hint})" if self.hint else self.message

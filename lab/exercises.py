@@ -81,62 +81,10 @@ def get(key: str) -> ExerciseInfo:
     raise LabError(f"no exercise {key!r}", "list them with `lab exercises`")
 
 
-# ---------------------------------------------------------------- failures
-class CheckFailed(AssertionError):
-    """A check's verdict, in plain words: what broke, where, and what to look at next.
-
-    `reason` is short and stable ("500 IntegrityError", "404 static asset", "syntax error", ...)
-    so the kit's own tests can assert the starter fails for the INTENDED reason.
-    """
-
-    def __init__(self, reason: str, message: str, look_at: str | None = None):
-        self.reason, self.message, self.look_at = reason, message, look_at
-        super().__init__(str(self))
-
-    def __str__(self) -> str:
-        text = f"✗ {self.message}"
-        if self.look_at:
-            text += f"\n  → {self.look_at}"
-        return text
-
-
-# ---------------------------------------------------------------- the plan
-@dataclass
-class Plan:
-    releases: dict[str, list[str]]      # name -> overlay folders, relative to the work folder
-    steps: list[dict]
-    static_mode: str = "proxy"
-    seed_sightings: int | None = None   # None: the baseline's 1,000
-    path: Path | None = None
-
-    @classmethod
-    def load(cls, work_dir: Path) -> "Plan":
-        path = work_dir / "plan.toml"
-        if not path.exists():
-            raise CheckFailed("missing file", f"{display_path(path)} is missing",
-                              "restore the starter with `lab reset NN` (your edits are backed up)")
-        try:
-            data = tomllib.loads(path.read_text())
-        except tomllib.TOMLDecodeError as e:
-            raise CheckFailed("plan error", f"{display_path(path)} is not valid TOML: {e}") from None
-        releases = data.get("releases", {})
-        for name, overlays in releases.items():
-            for o in overlays:
-                if not (work_dir / o).is_dir():
-                    raise CheckFailed("missing file", f"{display_path(path)}: release {name} uses the folder "
-                                      f"{o!r}, which does not exist in {display_path(work_dir)}")
-        known = {"deploy", "migrate", "manage", "static_mode", "wait"}
-        for i, step in enumerate(data.get("steps", []), 1):
-            action = step.get("action")
-            if action not in known:
-                raise CheckFailed("plan error", f"{display_path(path)}: step {i} has action {action!r}; "
-                                  f"use one of {', '.join(sorted(known))}")
-            rel = step.get("release")
-            if rel and rel not in releases and rel != "v1":
-                raise CheckFailed("plan error", f"{display_path(path)}: step {i} uses release {rel!r}, "
-                                  f"which [releases] does not define")
-        return cls(releases=releases, steps=data.get("steps", []), static_mode=data.get("static_mode", "proxy"),
-                   seed_sightings=data.get("seed_sightings"), path=path)
+# ---------------------------------------------------------------- failures and plans
+# CheckFailed and Plan live in lab/kinds.py and lab/plan.py; re-exported here for the checks.
+from .kinds import CheckFailed, Kind, traffic_kind  # noqa: E402
+from .plan import Plan  # noqa: E402
 
 
 # ---------------------------------------------------------------- fresh labs, fast
@@ -227,10 +175,11 @@ def fresh_lab(static_mode: str = "proxy", log=None):
 class Scenario:
     """One check run: the learner's work folder, a fresh lab, traffic, the plan."""
 
-    def __init__(self, work_dir: Path, users: int = 4, log=None):
+    def __init__(self, work_dir: Path, users: int = 4, log=None, seed_sightings: int | None = None):
         self.work_dir = Path(work_dir).resolve()
         self.plan = Plan.load(self.work_dir)
         self.users = users
+        self.seed_sightings = seed_sightings   # the check's obstacle (a big table), never the plan's
         self._log = log
         self.lab = None
         self.traffic = None       # TrafficResult once the plan ran
@@ -246,14 +195,15 @@ class Scenario:
         self._ctx = fresh_lab(self.plan.static_mode, log=self.log)
         self.lab = self._ctx.__enter__()
         try:
-            if self.plan.seed_sightings:
-                self.lab.seed(self.plan.seed_sightings)
+            if self.seed_sightings:
+                self.lab.seed(self.seed_sightings)
             for name, overlays in self.plan.releases.items():
                 try:
                     self.lab.build_release(name, [self.work_dir / o for o in overlays])
                 except LabError as e:
-                    raise CheckFailed(_reason_of(e.message), f"release {name} can't be built: {e.message}",
-                                      e.hint) from None
+                    raise CheckFailed(e.kind or Kind.RELEASE_BROKEN, f"release {name} can't be built: {e.message}",
+                                      e.hint or "build it yourself to see the whole error: "
+                                      f"`lab release build {name} --overlay …`") from None
         except BaseException:
             # __exit__ never runs when __enter__ raises: stop this lab here, or it outlives the check
             self._ctx.__exit__(*sys.exc_info())
@@ -295,26 +245,68 @@ class Scenario:
             elif a == "wait":
                 time.sleep(float(step.get("seconds", 1)))
         except LabError as e:
-            raise CheckFailed(_reason_of(e.message), f"step `{_describe_step(step)}` failed: {e.message}",
-                              e.hint or "see the step's output above") from None
+            raise CheckFailed(e.kind or Kind.STEP_FAILED, f"step `{_describe_step(step)}` failed: {e.message}",
+                              e.hint or "run the check with `-v` to see every step's output") from None
 
     def run(self, steps: list[dict] | None = None, settle: float = 0.6, during=None, before_step=None,
             traffic_timeout: float | None = None) -> "Scenario":
         """Carry out the plan while traffic flows; `during(scenario)` runs alongside (e.g. a blocker).
         `before_step(scenario, step)` runs just before each step (e.g. starts a slow report);
-        `traffic_timeout`: how long a simulated user waits for an answer (default 5 s)."""
+        `traffic_timeout`: how long a simulated user waits for an answer (default 5 s).
+
+        Coverage, not luck: before the first step, after each step and at the end, the traffic goes
+        on until every release then serving has answered page views AND writes (POSTs) in that
+        stretch; "zero failed requests" means nothing when a release was never asked to write."""
         kw = {"timeout": traffic_timeout} if traffic_timeout else {}
-        with self.lab.traffic_in_background(users=self.users, settle=settle, **kw) as t:
-            time.sleep(0.3)  # steady traffic on the old release first
-            for step in (self.plan.steps if steps is None else steps):
-                if before_step:
-                    before_step(self, step)
-                t.mark(_describe_step(step))
-                self.run_step(step)
-            if during:
-                during(self)
+        self.coverage: list[tuple[str, dict]] = []
+        with self.lab.traffic_in_background(users=self.users, settle=0, **kw) as t:
+            since, label = 0.0, "before the first step"
+            try:
+                for step in (self.plan.steps if steps is None else steps):
+                    self._await_coverage(t, since, label)
+                    if before_step:
+                        before_step(self, step)
+                    t.mark(_describe_step(step))
+                    since, label = t.marks[-1][0], f"during and after `{_describe_step(step)}`"
+                    self.run_step(step)
+                if during:
+                    during(self)
+                time.sleep(settle)
+                self._await_coverage(t, since, label)
+            except CheckFailed as failure:
+                # a step failed: what the traffic saw before it still counts (and is often the cause)
+                self.traffic = t.stop()
+                if self.traffic.errors and failure.reason != Kind.TRAFFIC_GAP:
+                    kinds = self.traffic.summary()["by_kind"]
+                    failure.message += (f"; before that, {len(self.traffic.errors)} requests had failed ("
+                                        + ", ".join(f"{k} ×{n}" for k, n in kinds.items()) + ")")
+                raise
         self.traffic = t.result
         return self
+
+    COVERAGE_WAIT = 8.0    # seconds the traffic may need to reach every release after a step
+
+    def _await_coverage(self, t, since: float, label: str) -> None:
+        serving = self.serving_releases()
+        deadline = time.monotonic() + self.COVERAGE_WAIT
+        while True:
+            seen: dict[str, dict] = {rel: {"requests": 0, "posts": 0} for rel in serving}
+            for r in t.result.records:
+                if r.t >= since and r.release in seen:
+                    seen[r.release]["requests"] += 1
+                    seen[r.release]["posts"] += r.method == "POST"
+            missing = [rel for rel, n in seen.items() if not n["posts"]]
+            if not missing:
+                self.coverage.append((label, seen))
+                return
+            if time.monotonic() > deadline or not any(th.is_alive() for th in t._threads):
+                raise CheckFailed(
+                    Kind.TRAFFIC_GAP,
+                    f"{label}: no sighting or comment was posted to release {', '.join(sorted(missing))} "
+                    f"within {self.COVERAGE_WAIT:g} s ({seen}), so the check can't tell whether its writes work",
+                    "is the report or comment form still on the pages (a form, a CSRF token, a link to each "
+                    "sighting)? Run `lab traffic` on your own lab and read the failures")
+            time.sleep(0.05)
 
     # ---- verdicts ----
     def expect_no_failed_requests(self) -> None:
@@ -325,7 +317,7 @@ class Scenario:
         first = errors[0]
         kinds = self.traffic.summary()["by_kind"]
         raise CheckFailed(
-            first.error,
+            traffic_kind(first.error),
             f"{len(errors)} of {len(self.traffic.records)} requests failed during the deploy "
             f"({', '.join(f'{k} ×{n}' for k, n in kinds.items())}). First: {describe(first)}",
             LOOK_AT.get(first.error.split(" ")[0] if first.error[:1].isdigit() else first.error,
@@ -346,6 +338,13 @@ class Scenario:
         """The release the plan deploys last: what production runs once the plan is done."""
         deploys = [st["release"] for st in self.plan.steps if st["action"] == "deploy"]
         return deploys[-1] if deploys else self.lab.cfg.app["baseline_release"]
+
+    def schema_release(self) -> str:
+        """The release whose migrations the plan ran last (a migrate step, or a deploy that migrates):
+        the one whose Django state the database must match at the end."""
+        ran = [st["release"] for st in self.plan.steps
+               if st["action"] == "migrate" or (st["action"] == "deploy" and st.get("migrate", "before") != "skip")]
+        return ran[-1] if ran else self.lab.cfg.app["baseline_release"]
 
     def serving_releases(self) -> set[str]:
         return {sl["release"] for sl in self.lab.status()["slots"]}
@@ -374,6 +373,82 @@ class Scenario:
                 "Django's migration state must describe the models of the same release: regenerate the "
                 "migration, or change only the state with SeparateDatabaseAndState(state_operations=...)")
 
+    def release_state(self, release: str, app: str = "sightings") -> dict:
+        """What a release's Django believes, in one start: the changes `makemigrations` would still
+        make, its migration files, the ones django_migrations records, and each model's columns."""
+        import json
+        r = self.release_python(release, STATE_PROBE.replace("APP", repr(app)))
+        line = next((ln for ln in r.stdout.splitlines() if ln.startswith("JSON ")), None)
+        if r.returncode != 0 or line is None:
+            from .procs import last_error_line
+            raise CheckFailed(Kind.MIGRATIONS_BROKEN, f"release {release}'s models or migrations can't be loaded: "
+                              f"{last_error_line(r.stderr) or r.stderr.strip()[-300:] or '?'}",
+                              f"run `lab manage {release} makemigrations --check --dry-run` and read the error")
+        return json.loads(line[5:])
+
+    def expect_end_state(self, schema_release: str | None = None, releases: list[str] | None = None) -> None:
+        """The invariants every exercise ends on, whatever the plan did (a `--fake`, a RunSQL, an edit):
+          - every release's migration files describe its models (the next makemigrations adds nothing);
+          - django_migrations records exactly the migration files of `schema_release` (default: the
+            release whose migrations the plan ran last), no more, no fewer;
+          - the real tables are what that release's Django state says: every column, its NULL-ability,
+            its database default, its type, and every Meta.indexes index (valid)."""
+        schema_release = schema_release or self.schema_release()
+        names = list(dict.fromkeys([*(releases if releases is not None else self.plan.releases), schema_release]))
+        states = {name: self.release_state(name) for name in names}
+        for name, st in states.items():
+            if st["pending"]:
+                self.expect(False, Kind.MIGRATIONS_OUT_OF_DATE,
+                            f"release {name}'s migrations don't match its models: `makemigrations` would still "
+                            f"write a migration ({'; '.join(st['pending'])})",
+                            "Django's migration state must describe the models of the same release: change the model "
+                            "and its migration together (or only the state, with SeparateDatabaseAndState)")
+        st = states[schema_release]
+        disk, applied = set(st["disk"]), set(st["applied"])
+        self.expect(not disk - applied, Kind.HISTORY_MISMATCH,
+                    f"release {schema_release}'s migration {', '.join(sorted(disk - applied))} is not recorded in "
+                    f"django_migrations: it never ran",
+                    "every migration of the release that ends in production must have run")
+        self.expect(not applied - disk, Kind.HISTORY_MISMATCH,
+                    f"django_migrations records {', '.join(sorted(applied - disk))}, which release {schema_release} "
+                    f"has no file for",
+                    "the history must be the release's own migrations: did a migration get renamed, or a record faked?")
+        self._expect_tables_match(schema_release, st["models"])
+
+    def _expect_tables_match(self, release: str, models: dict) -> None:
+        look = ("the database must be what Django's state says (`--fake` records a migration without running it; "
+                "RunSQL changes the tables without telling the state)")
+        for table, m in models.items():
+            rows = self.lab.sql(
+                "select a.attname, not a.attnotnull, format_type(a.atttypid, a.atttypmod), d.adbin is not null "
+                "from pg_attribute a left join pg_attrdef d on d.adrelid = a.attrelid and d.adnum = a.attnum "
+                "where a.attrelid = to_regclass(%s) and a.attnum > 0 and not a.attisdropped", (table,))
+            real = {r[0]: {"null": r[1], "type": r[2], "default": r[3]} for r in rows}
+            where = f"{table} (release {release}'s state)"
+            self.expect(bool(real), Kind.SCHEMA_DRIFT, f"the table {table} of release {release}'s models does not exist", look)
+            for col, f in m["fields"].items():
+                self.expect(col in real, Kind.SCHEMA_DRIFT,
+                            f"{where}: Django's state has {f['name']} in the column `{col}`, but the table has no such "
+                            f"column", look)
+                c = real[col]
+                self.expect(c["null"] == f["null"], Kind.SCHEMA_DRIFT,
+                            f"{where}: `{col}` is {'NULL-able' if c['null'] else 'NOT NULL'} in the database but "
+                            f"null={f['null']} in the model", look)
+                self.expect(not f["db_default"] or c["default"], Kind.SCHEMA_DRIFT,
+                            f"{where}: the model gives `{col}` a db_default, but the column has no default", look)
+                if f["type"] and _norm_type(f["type"]) != _norm_type(c["type"]):
+                    self.expect(False, Kind.SCHEMA_DRIFT,
+                                f"{where}: `{col}` is {c['type']} in the database but {f['type']} in the model", look)
+            extra = sorted(set(real) - set(m["fields"]))
+            self.expect(not extra, Kind.SCHEMA_DRIFT,
+                        f"{where}: the table has column(s) {', '.join(extra)} that Django's state doesn't know", look)
+            for index in m["indexes"]:
+                ok = self.lab.sql("select i.indisvalid from pg_index i join pg_class c on c.oid = i.indexrelid "
+                                  "where c.relname = %s", (index,))
+                self.expect(bool(ok) and ok[0][0], Kind.SCHEMA_DRIFT,
+                            f"{where}: the model's index {index} is {'INVALID' if ok else 'missing'} in the database",
+                            look)
+
     def migrations_sql(self, release: str, app: str = "sightings") -> dict[str, dict]:
         """What each of a release's migrations runs in the database (`sqlmigrate`, in one Django
         start): {name: {"atomic": bool, "sql": str}}, in file-name order."""
@@ -399,6 +474,37 @@ class Scenario:
         return json.loads(line[5:])
 
 
+# Runs inside a release (manage.py shell -c): its Django's view of migrations and models, as JSON.
+STATE_PROBE = """
+import io, json
+from django.apps import apps
+from django.core.management import call_command
+from django.db import connection
+from django.db.migrations.loader import MigrationLoader
+from django.db.models import NOT_PROVIDED
+out, buf = {}, io.StringIO()
+try:
+    call_command('makemigrations', APP, check=True, dry_run=True, stdout=buf, stderr=buf)
+    out['pending'] = []
+except SystemExit:
+    out['pending'] = [l.strip()[2:] for l in buf.getvalue().splitlines() if l.strip().startswith('- ')] or [buf.getvalue().strip()[-300:]]
+loader = MigrationLoader(connection)
+out['disk'] = sorted(n for a, n in loader.disk_migrations if a == APP)
+out['applied'] = sorted(n for a, n in loader.applied_migrations if a == APP)
+out['models'] = {}
+for m in apps.get_app_config(APP).get_models():
+    fields = {f.column: {'name': f.name, 'null': f.null, 'db_default': getattr(f, 'db_default', NOT_PROVIDED) is not NOT_PROVIDED,
+                         'type': f.db_type(connection)} for f in m._meta.concrete_fields}
+    out['models'][m._meta.db_table] = {'fields': fields, 'indexes': [i.name for i in m._meta.indexes]}
+print('JSON ' + json.dumps(out))
+"""
+
+
+def _norm_type(t: str) -> str:
+    t = t.lower().replace("varchar", "character varying").replace("timestamptz", "timestamp with time zone")
+    return {"serial": "integer", "bigserial": "bigint", "int": "integer"}.get(t, t)
+
+
 LOOK_AT = {
     "404": "a page from one release asked for a static file only the other release has: "
            "how does nginx serve /static/ (static_mode in plan.toml)?",
@@ -407,18 +513,6 @@ LOOK_AT = {
     "502": "no app server answered: was a slot stopped while it still had traffic?",
     "timeout": "requests waited on a lock: what does your migration lock, and for how long?",
 }
-
-
-def _reason_of(message: str) -> str:
-    m = message.lower()
-    if "lock timeout" in m:
-        return "lock timeout"
-    for key in ("syntax error", "migration conflict", "missing", "import"):
-        if key in m:
-            return key if key != "missing" else "missing file"
-    if "could not start" in m:
-        return "release broken"
-    return "step failed"
 
 
 def _describe_step(step: dict) -> str:

@@ -4,7 +4,7 @@ Progress lives in one small file in the learner's lab folder (.lab/progress.json
 from __future__ import annotations
 
 import difflib
-import importlib.util
+import importlib
 import shutil
 import subprocess
 import sys
@@ -49,17 +49,15 @@ def next_unsolved(home: Path) -> ExerciseInfo:
     raise LabError("every exercise is solved — well done!", "run one again with `lab check NN`")
 
 
-def load_check(ex: ExerciseInfo, work_dir: Path | None = None):
-    path = (work_dir or ex.folder) / "test_check.py"
-    if not path.exists():
-        path = ex.folder / "test_check.py"
-    spec = importlib.util.spec_from_file_location(f"check_{ex.id}", path)
-    module = importlib.util.module_from_spec(spec)
-    try:
-        spec.loader.exec_module(module)
-    except SyntaxError as e:
-        raise LabError(f"syntax error in {path.relative_to(KIT_ROOT)}, line {e.lineno}: {e.msg}") from None
-    return module.check
+def load_check(ex: ExerciseInfo):
+    """The exercise's check, from the kit (lab/checks/), never from the learner's folder."""
+    from .checks import load
+    return load(ex)
+
+
+def check_folder(key: str, folder: Path, log=None):
+    """Run exercise `key`'s check on a folder (what exercises/NN_slug/test_check.py does)."""
+    return load_check(get(key))(Path(folder), log=log)
 
 
 def run_check(home: Path, key: str | None, verbose: bool = False, out=print) -> bool:
@@ -108,8 +106,11 @@ def show_hint(home: Path, key: str, out=print) -> None:
 
 def solution_diff(ex: ExerciseInfo) -> str:
     """The unified diff from the learner's current folder to the solution."""
+    import tempfile
+    from .corpus import materialize
     chunks = []
-    a_root, b_root = ex.folder, ex.solution_folder
+    a_root = ex.folder
+    b_root = materialize(ex, Path(tempfile.mkdtemp(prefix="bigfoot-solution-")) / ex.name)
     files = sorted({p.relative_to(a_root) for p in a_root.rglob("*") if p.is_file()} |
                    {p.relative_to(b_root) for p in b_root.rglob("*") if p.is_file()})
     for rel in files:
@@ -119,6 +120,7 @@ def solution_diff(ex: ExerciseInfo) -> str:
         a_lines = a.read_text().splitlines(keepends=True) if a.exists() else []
         b_lines = b.read_text().splitlines(keepends=True) if b.exists() else []
         chunks += difflib.unified_diff(a_lines, b_lines, f"exercises/{ex.name}/{rel}", f"solutions/{ex.name}/{rel}")
+    shutil.rmtree(b_root.parent, ignore_errors=True)
     return "".join(chunks) or "(your folder already matches the solution)\n"
 
 

@@ -37,4 +37,5 @@ def check_no_conflicts(src: Path, shown_as: str = "") -> None:
             where = f"{shown_as or src}/{app}/migrations/"
             raise LabError(
                 f"migration conflict in {where}: {' and '.join(leaf)} are both the latest migration of '{app}'",
-                f"keep one (make the other depend on it), or merge them: `python manage.py makemigrations --merge`")
+                f"keep one (make the other depend on it), or merge them: `python manage.py makemigrations --merge`",
+                kind="migration conflict")

@@ -48,8 +48,26 @@ class Release:
                            capture_output=True, timeout=timeout, stdin=subprocess.DEVNULL)
         if check and r.returncode != 0:
             raise LabError(f"{what or 'manage.py ' + ' '.join(args)} failed for release {self.name}: "
-                           f"{procs.last_error_line(r.stderr) or r.stderr.strip()[-300:] or 'exit ' + str(r.returncode)}")
+                           f"{procs.last_error_line(r.stderr) or r.stderr.strip()[-300:] or 'exit ' + str(r.returncode)}",
+                           kind=kind_of_failure(r.stderr))
         return r
+
+
+def kind_of_failure(stderr: str) -> str:
+    """Name a failed manage.py run from what Django and PostgreSQL printed (their words, not ours)."""
+    from .kinds import Kind
+    if "lock timeout" in stderr:              # PostgreSQL: "canceling statement due to lock timeout"
+        return Kind.LOCK_TIMEOUT
+    if "Conflicting migrations" in stderr:   # Django: CommandError: Conflicting migrations detected
+        return Kind.MIGRATION_CONFLICT
+    last = procs.last_error_line(stderr) or ""
+    if last.startswith("SyntaxError") or last.startswith("IndentationError"):
+        return Kind.SYNTAX_ERROR
+    if last.startswith(("ImportError", "ModuleNotFoundError")):
+        return Kind.IMPORT_ERROR
+    if "IrreversibleError" in last:
+        return Kind.IRREVERSIBLE
+    return Kind.STEP_FAILED
 
 
 def _tree_files(root: Path):
@@ -154,7 +172,7 @@ class Releases:
                 rel = f.relative_to(src)
                 origin = next((layer / rel for layer in reversed(layers) if (layer / rel).exists()), rel)
                 raise LabError(f"syntax error in {display_path(origin)}, line {e.lineno}: {e.msg}",
-                               "fix the file and build the release again") from None
+                               "fix the file and build the release again", kind="syntax error") from None
 
     def remove(self, name: str) -> None:
         shutil.rmtree(self.cfg.releases_dir / name, ignore_errors=True)

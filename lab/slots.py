@@ -99,7 +99,7 @@ class Slots:
             self.stop(name)
             raise LabError(f"slot {name} could not start release {release.name}: "
                            f"{detail or 'no answer on /healthz within %ds' % timeout}",
-                           f"the full log is {log}")
+                           f"the full log is {log}", kind="release broken")
         return time.monotonic() - t0
 
     def replace_idle(self, name: str, release: Release, database_url: str) -> None:

@@ -65,6 +65,7 @@ class _User:
         self.rng = random.Random(run.seed * 1000 + index)
         self.cookies: dict[str, str] = {}
         self.conn = None
+        self.last_release = None
 
     def _connect(self):
         self.conn = http.client.HTTPConnection(self.run.host, self.run.port, timeout=self.run.timeout)
@@ -143,20 +144,32 @@ class _User:
             return None
         html = r.body.decode(errors="replace")
         release = r.header("x-app-release")
+        self.last_release = release
         for asset in dict.fromkeys(ASSET_RE.findall(html)):  # each asset once, like a browser
             self.request(journey, "GET", asset, page_release=release)
         return html
+
+    def broken(self, journey, path, what):
+        """A page answered 200 but without what the journey needs (a form, a link): the user can't
+        do their task. That is a failure, not a quiet skip (else "zero failed requests" could hide it)."""
+        self.run._add(Record(t=round(time.monotonic() - self.run.t0, 4), user=self.index, journey=journey,
+                             method="GET", path=path, status=200, latency_ms=0.0, slot=None,
+                             release=self.last_release, error="journey broken", detail=what))
 
     def browse(self):
         html = self.page("browse", "/")
         links = DETAIL_RE.findall(html or "")
         if links:
             self.page("browse", self.rng.choice(links))
+        elif html is not None:
+            self.broken("browse", "/", "the list page links no sighting")
 
     def report(self):
         html = self.page("report", "/sightings/new/")
         token = CSRF_RE.search(html or "")
         if not token:
+            if html is not None:
+                self.broken("report", "/sightings/new/", "the report page has no form with a CSRF token")
             return
         n = self.rng.randrange(10**6)
         form = {"csrfmiddlewaretoken": token.group(1), "title": f"Footprints by the creek #{n}",
@@ -168,11 +181,15 @@ class _User:
         html = self.page("comment", "/")
         links = DETAIL_RE.findall(html or "")
         if not links:
+            if html is not None:
+                self.broken("comment", "/", "the list page links no sighting")
             return
         path = self.rng.choice(links)
         html = self.page("comment", path)
         token = CSRF_RE.search(html or "")
         if not token:
+            if html is not None:
+                self.broken("comment", path, "the sighting's page has no comment form with a CSRF token")
             return
         form = {"csrfmiddlewaretoken": token.group(1), "author": f"hiker{self.index}",
                 "body": "I saw the same tracks last spring."}
@@ -181,13 +198,19 @@ class _User:
     def loop(self):
         names = list(self.run.journeys)
         weights = [self.run.journeys[n] for n in names]
-        while not self.run._stop.is_set():
-            if self.run.max_requests and len(self.run.records) >= self.run.max_requests:
-                break
-            getattr(self, self.rng.choices(names, weights)[0])()
-            if self.run.think:
-                self.run._stop.wait(self.rng.uniform(0, 2 * self.run.think))
-        self._drop()
+        try:
+            while not self.run._stop.is_set():
+                if self.run.max_requests and len(self.run.records) >= self.run.max_requests:
+                    break
+                getattr(self, self.rng.choices(names, weights)[0])()
+                if self.run.think:
+                    self.run._stop.wait(self.rng.uniform(0, 2 * self.run.think))
+        except Exception as e:  # noqa: BLE001 - a user that dies is a failure, never a silent thinner load
+            self.run._add(Record(t=round(time.monotonic() - self.run.t0, 4), user=self.index, journey="?",
+                                 method="-", path="-", status=None, latency_ms=0.0, slot=None, release=None,
+                                 error="traffic crashed", detail=f"{type(e).__name__}: {e}"))
+        finally:
+            self._drop()
 
 
 def classify(method: str, path: str, resp: _Response) -> tuple[str, str | None]:

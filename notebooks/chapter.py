@@ -21,6 +21,11 @@ from lab import Lab
 from lab.exercises import CheckFailed, Scenario, catalogue, get
 from lab.pgwatch import LockWatch
 
+
+def load_check_module(ex):
+    import importlib
+    return importlib.import_module(f"lab.checks.ex{ex.name}")
+
 KIT = Path(__file__).resolve().parent.parent
 
 
@@ -37,6 +42,13 @@ class Chapter:
         self.plots.mkdir(parents=True, exist_ok=True)
         if self.ex:
             display(Markdown(header(self.ex)))
+
+    @property
+    def solution(self) -> Path:
+        """The exercise's solution as a whole folder (solutions/ stores only what differs from the
+        starter), built in this lab's folder."""
+        from lab.corpus import materialize
+        return materialize(self.ex, self.lab.cfg.home / "solutions" / self.ex.name)
 
     # ---------------------------------------------------------------- showing traffic
     def show(self, result, name: str, title: str | None = None):
@@ -58,8 +70,9 @@ class Chapter:
         s = Scenario(folder, users=users, log=self.lab.log)
         s.lab = self.lab
         self.lab.reset()
-        if seed or s.plan.seed_sightings:
-            self.lab.seed(seed or s.plan.seed_sightings)
+        seed = seed or (getattr(load_check_module(self.ex), "SEED_SIGHTINGS", None) if self.ex else None)
+        if seed:
+            self.lab.seed(seed)   # the check's own table size: the chapter shows what the check sees
         self.lab.set_static_mode(s.plan.static_mode)
         for release, overlays in s.plan.releases.items():
             self.lab.build_release(release, [folder / o for o in overlays], force=True)

@@ -1,26 +1,11 @@
-"""Check for exercise 02: adding `flagged` must not break the release that is still serving."""
+"""`pytest exercises/02_add_field` runs this exercise's check, the same one as `lab check 02`.
+
+The check itself lives in the kit (lab/checks/ex02_add_field.py), not in this folder: editing this file
+can't change the verdict, and `lab check` never reads it."""
 from pathlib import Path
 
-from lab.exercises import Scenario
-
-HERE = Path(__file__).resolve().parent
+from lab.learner import check_folder
 
 
-def check(work_dir: Path = HERE, log=None) -> Scenario:
-    with Scenario(work_dir, log=log) as s:
-        s.run()
-        s.expect_no_failed_requests()
-        col = s.columns("sightings_sighting").get("flagged")
-        s.expect(col is not None, "column missing", "the table sightings_sighting has no column `flagged`",
-                 "release v2 must add the field and its migration")
-        s.expect(not col["nullable"], "nullable", "`flagged` is NULL-able; the task keeps it NOT NULL")
-        s.expect((col["default"] or "").startswith("false"), "no db default",
-                 f"the column has no database default (it is {col['default']!r}); old code's INSERTs need one",
-                 "look at `db_default`")
-        nulls = s.lab.sql("select count(*) from sightings_sighting where flagged is null")[0][0]
-        s.expect(nulls == 0, "nulls", f"{nulls} rows have flagged = NULL")
-        return s
-
-
-def test_add_field():
-    check()
+def test_02_add_field():
+    check_folder("02", Path(__file__).resolve().parent)

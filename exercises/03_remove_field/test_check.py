@@ -1,35 +1,11 @@
-"""Check for exercise 03: `score` leaves the app and the database without a single failed request."""
+"""`pytest exercises/03_remove_field` runs this exercise's check, the same one as `lab check 03`.
+
+The check itself lives in the kit (lab/checks/ex03_remove_field.py), not in this folder: editing this file
+can't change the verdict, and `lab check` never reads it."""
 from pathlib import Path
 
-from lab.exercises import Scenario
-
-HERE = Path(__file__).resolve().parent
-TABLE = "sightings_sighting"
+from lab.learner import check_folder
 
 
-def check(work_dir: Path = HERE, log=None) -> Scenario:
-    with Scenario(work_dir, log=log) as s:
-        before = s.lab.sql(f"select count(*) from {TABLE}")[0][0]
-        s.run()
-        s.expect_no_failed_requests()
-        final = s.final_release()
-        # Every release's migrations must describe its own models (v2 included: a field gone from
-        # the model must be gone from Django's migration state too).
-        for name in s.plan.releases:
-            s.expect_migrations_match_models(name)
-        s.expect(s.serving_releases() == {final}, "not deployed",
-                 f"after the plan, both slots should run {final}; they run {sorted(s.serving_releases())}",
-                 "the plan must deploy its last release to blue and green")
-        cols = s.columns(TABLE)
-        s.expect("score" not in cols, "column kept",
-                 f"the plan finished, but {TABLE} still has the column `score`: the removal isn't done",
-                 "drop the column in a LATER release (v3), once no running release selects or inserts it")
-        s.expect('class="score"' not in s.lab.get("/").text, "score still shown",
-                 f"release {final}'s list page still shows a score", "keep v2's template changes")
-        after = s.lab.sql(f"select count(*) from {TABLE}")[0][0]
-        s.expect(after >= before, "data lost", f"{TABLE} had {before} rows before the deploy and {after} after")
-        return s
-
-
-def test_remove_field():
-    check()
+def test_03_remove_field():
+    check_folder("03", Path(__file__).resolve().parent)

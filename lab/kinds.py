@@ -1,0 +1,108 @@
+"""Every way a check can fail, as typed values.
+
+A check raises `CheckFailed(Kind.X, ...)`; the kit's tests compare kinds, never message text
+(the catalogue's `starter_fails_with` and each wrong answer's `expect` name one). Failures the
+traffic saw keep the name the traffic gave them ("500 IntegrityError", "404 static asset",
+"timeout (>2s)" → "timeout"): see `traffic_kind`.
+"""
+from __future__ import annotations
+
+import re
+from enum import StrEnum
+
+
+class Kind(StrEnum):
+    # the learner's files
+    SYNTAX_ERROR = "syntax error"
+    IMPORT_ERROR = "import"
+    MIGRATION_CONFLICT = "migration conflict"
+    MISSING_FILE = "missing file"
+    PLAN_ERROR = "plan error"
+    RELEASE_BROKEN = "release broken"
+    STEP_FAILED = "step failed"
+    LOCK_TIMEOUT = "lock timeout"
+    # the traffic (requests that failed; the HTTP ones are "NNN Something", see traffic_kind)
+    STATIC_404 = "404 static asset"
+    TIMEOUT = "timeout"
+    TRAFFIC_GAP = "traffic gap"           # a release served no writes between two steps: the check can't judge
+    JOURNEY_BROKEN = "journey broken"     # a page lost its form or links, so users couldn't do their task
+    # schema = state = history
+    MIGRATIONS_OUT_OF_DATE = "migrations out of date"   # models vs migration files
+    HISTORY_MISMATCH = "history mismatch"               # django_migrations vs migration files
+    SCHEMA_DRIFT = "schema drift"                       # the real tables vs Django's state
+    MIGRATIONS_BROKEN = "migrations broken"
+    # the task's end state
+    NOT_DEPLOYED = "not deployed"
+    NOT_ROLLED_BACK = "not rolled back"
+    COLUMN_MISSING = "column missing"
+    COLUMN_KEPT = "column kept"
+    NULLABLE = "nullable"
+    NOT_NULLABLE = "not nullable"
+    NO_DB_DEFAULT = "no db default"
+    NULLS = "nulls"
+    NOT_RENAMED = "not renamed"
+    STILL_SHOWN = "score still shown"
+    RESTYLE_MISSING = "restyle missing"
+    DATA_LOST = "data lost"
+    WRONG_DATA = "wrong data"
+    WRONG_REGION = "wrong region"
+    NOT_BACKFILLED = "not backfilled"
+    NO_BACKFILL_STEP = "no backfill step"
+    NOT_BATCHED = "not batched"
+    NOT_IDEMPOTENT = "not idempotent"
+    IRREVERSIBLE = "irreversible"
+    REVERSE_BROKEN = "reverse broken"
+    NOT_APPLIED = "not applied"
+    INDEX_MISSING = "index missing"
+    INVALID_INDEX = "invalid index"
+    WRONG_INDEX = "wrong index"
+    # locks
+    LONG_LOCK = "long lock"
+    WRITE_STALL = "write stall"
+    NO_LOCK_TIMEOUT = "no lock timeout"
+    # guardrails
+    LINTER = "linter"
+    LINTER_IGNORED = "linter ignored"
+    SQUAWK = "squawk"
+    GUARDRAIL_DODGED = "guardrail dodged"
+    # the harness itself could not judge (never a pass)
+    CHECK_ERROR = "check error"
+
+
+_HTTP_KIND = re.compile(r"^[1-5]\d\d( \S.*)?$")
+
+
+def traffic_kind(error: str) -> str:
+    """The kind of a failed request as the traffic named it: '500 IntegrityError' stays itself,
+    'timeout (>2s)' becomes 'timeout'."""
+    if error.startswith("timeout"):
+        return Kind.TIMEOUT
+    if error == "traffic crashed":
+        return Kind.CHECK_ERROR
+    return error
+
+
+def is_kind(value: str) -> bool:
+    """A known kind: a Kind member, or a failed request's HTTP kind ('500 IntegrityError')."""
+    return value in Kind._value2member_map_ or bool(_HTTP_KIND.match(value)) or value.startswith("connection")
+
+
+class CheckFailed(AssertionError):
+    """A check's verdict, in plain words: what broke, where, and what to look at next.
+
+    `reason` is a Kind (or a failed request's HTTP kind, '500 IntegrityError') so the kit's own
+    tests can assert that the starter and every wrong answer fail for their INTENDED reason.
+    """
+
+    def __init__(self, reason: str, message: str, look_at: str | None = None):
+        if not is_kind(reason):
+            raise ValueError(f"unknown failure kind {reason!r}: add it to lab/kinds.py:Kind")
+        self.reason = Kind(reason) if reason in Kind._value2member_map_ else reason
+        self.message, self.look_at = message, look_at
+        super().__init__(str(self))
+
+    def __str__(self) -> str:
+        text = f"✗ {self.message}"
+        if self.look_at:
+            text += f"\n  → {self.look_at}"
+        return text
