@@ -86,9 +86,17 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    from . import procs
+    from .errors import Interrupted
+    procs.protect_stdout()          # `lab exercises | head -3`: no traceback, clean-up still runs
+    procs.raise_on_termination()    # SIGTERM / SIGHUP: stop what we started, like Ctrl-C does
     args = build_parser().parse_args(argv)
     try:
         return run(args)
+    except Interrupted as e:
+        if e.why != "closed pipe":
+            print(f"lab: stopped by {e.why}; everything it started was stopped", file=sys.stderr)
+        return e.code
     except LabError as e:
         print(f"lab: {e.message}", file=sys.stderr)
         if e.hint:

@@ -16,3 +16,13 @@ class LabError(Exception):
 
     def __str__(self) -> str:
         return f"{self.message} ({self.hint})" if self.hint else self.message
+
+
+class Interrupted(BaseException):
+    """SIGTERM or SIGHUP (Ctrl-C is KeyboardInterrupt), or the reader of our output went away (a
+    closed pipe: `lab check 10 -v | head`). A BaseException, like KeyboardInterrupt, so `except
+    Exception` never swallows it and every `finally` (stopping a check's lab) still runs."""
+
+    def __init__(self, why: str, code: int):
+        super().__init__(why)
+        self.why, self.code = why, code

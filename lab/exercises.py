@@ -121,7 +121,9 @@ def template_home(log=None) -> Path:
         try:
             lab.up()
         finally:
-            lab.down()
+            from .procs import deferred_signals
+            with deferred_signals():
+                lab.down()
         (home / "READY").write_text(time.strftime("%Y-%m-%dT%H:%M:%S\n"))
     return home
 
@@ -165,10 +167,13 @@ def fresh_lab(static_mode: str = "proxy", log=None):
         lab.up()
         yield lab
     finally:
-        try:
-            lab.down()
-        finally:
-            shutil.rmtree(home, ignore_errors=True)
+        # Ctrl-C, SIGTERM or a closed pipe got us here too: finish stopping this lab first
+        from .procs import deferred_signals
+        with deferred_signals():
+            try:
+                lab.down()
+            finally:
+                shutil.rmtree(home, ignore_errors=True)
 
 
 # ---------------------------------------------------------------- running a plan with traffic

@@ -149,3 +149,83 @@ def _short(path: str) -> str:
     if "src" in parts:
         return str(Path(*parts[len(parts) - parts[::-1].index("src"):]))
     return path
+
+
+# ---------------------------------------------------------------- signals and closed pipes
+def raise_on_termination() -> None:
+    """SIGTERM and SIGHUP raise Interrupted in the main thread, so clean-up code runs (by default
+    Python dies on them at once, and a check's nginx, gunicorns and PostgreSQL outlive it)."""
+    import signal as _signal
+    from .errors import Interrupted
+
+    def handler(signum, frame):
+        raise Interrupted(_signal.Signals(signum).name, 128 + signum)
+
+    for sig in (_signal.SIGTERM, _signal.SIGHUP):
+        _signal.signal(sig, handler)
+
+
+class _PipeSafeStream:
+    """stdout that turns a closed pipe into one Interrupted, then quietly writes to /dev/null, so
+    the clean-up that follows can still log without failing half-way."""
+
+    def __init__(self, stream):
+        self._stream, self._closed = stream, False
+
+    def write(self, s):
+        try:
+            return self._stream.write(s)
+        except BrokenPipeError:
+            self._to_devnull()
+            from .errors import Interrupted
+            raise Interrupted("closed pipe", 141) from None
+
+    def flush(self):
+        try:
+            self._stream.flush()
+        except BrokenPipeError:
+            self._to_devnull()
+
+    def _to_devnull(self):
+        if not self._closed:
+            self._closed = True
+            devnull = os.open(os.devnull, os.O_WRONLY)
+            try:
+                os.dup2(devnull, self._stream.fileno())
+            finally:
+                os.close(devnull)
+
+    def __getattr__(self, name):
+        return getattr(self._stream, name)
+
+
+def protect_stdout() -> None:
+    import sys
+    if not isinstance(sys.stdout, _PipeSafeStream):
+        sys.stdout = _PipeSafeStream(sys.stdout)
+
+
+class deferred_signals:
+    """Clean-up that must finish: Ctrl-C / SIGTERM arriving meanwhile wait until the block ends
+    (then act as usual). Only the main thread can handle signals; elsewhere this does nothing."""
+
+    SIGNALS = ("SIGINT", "SIGTERM", "SIGHUP")
+
+    def __enter__(self):
+        import signal as _signal
+        import threading
+        self.pending, self.saved = [], {}
+        if threading.current_thread() is not threading.main_thread():
+            return self
+        for name in self.SIGNALS:
+            sig = getattr(_signal, name)
+            self.saved[sig] = _signal.signal(sig, lambda signum, frame: self.pending.append(signum))
+        return self
+
+    def __exit__(self, *exc):
+        import signal as _signal
+        for sig, old in self.saved.items():
+            _signal.signal(sig, old)
+        if self.pending and exc[0] is None:
+            os.kill(os.getpid(), self.pending[0])   # now handled as usual (KeyboardInterrupt, Interrupted)
+        return False
