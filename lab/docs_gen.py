@@ -424,7 +424,7 @@ def on_config(config, **kw):
     return config
 
 
-GENERATED = {"reference/cli.md", "docker.md"}
+GENERATED = {"reference/cli.md", "reference/plan.md", "docker.md"}
 
 
 def _existing_only(nav: list, docs_dir: Path) -> list:
@@ -472,6 +472,8 @@ def on_files(files, config, **kw):
     for ex in catalogue():
         add(f"exercises/{ex.name}.md", exercise_page(ex, links.get(ex.id)))
     add("reference/cli.md", cli_reference())
+    from .plan import reference_markdown
+    add("reference/plan.md", reference_markdown())   # from the schema lab/plan.py validates with
     add("docker.md", DOCKER_PLACEHOLDER)      # only if docs/docker.md does not exist
     return files
 

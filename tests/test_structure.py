@@ -1,0 +1,112 @@
+"""The kit's shape, in well under a second and with no lab (rustlings' `dev check`): every catalogue
+entry has its folder, check, chapter, solution and at least four wrong answers; every folder is in
+the catalogue; no hint is empty; every plan parses against the schema; every failure kind is known."""
+import tomllib
+from pathlib import Path
+
+import pytest
+
+from lab.corpus import materialize, wrong_answers
+from lab.exercises import EXERCISES_DIR, SOLUTIONS_DIR, CheckFailed, catalogue
+from lab.kinds import Kind, is_kind
+from lab.plan import Plan
+
+EXERCISES = catalogue()
+IDS = [e.name for e in EXERCISES]
+MIN_WRONG = 4
+
+
+@pytest.mark.parametrize("ex", EXERCISES, ids=IDS)
+def test_catalogue_entry_has_its_parts(ex):
+    assert ex.folder.is_dir(), f"no exercises/{ex.name}/"
+    assert ex.solution_folder.is_dir(), f"no solutions/{ex.name}/"
+    assert ex.notebook.exists(), f"no chapter notebooks/{ex.name}.ipynb"
+    assert (ex.folder / "README.md").exists() and (ex.folder / "plan.toml").exists()
+    assert (Path("lab/checks") / f"ex{ex.name}.py").exists() or \
+        (EXERCISES_DIR.parent / "lab" / "checks" / f"ex{ex.name}.py").exists(), "no check in lab/checks/"
+    shim = (ex.folder / "test_check.py").read_text()
+    assert "check_folder" in shim and "def check(" not in shim, "the check must live in lab/checks/, not here"
+    assert ex.hints and all(h.strip() for h in ex.hints), "a hint is empty"
+    assert ex.objectives and ex.title.strip() and ex.minutes > 0
+    assert is_kind(ex.starter_fails_with), f"starter_fails_with {ex.starter_fails_with!r} is not a known kind"
+
+
+def test_every_folder_is_in_the_catalogue():
+    names = set(IDS)
+    for root in (EXERCISES_DIR, SOLUTIONS_DIR):
+        folders = {p.name for p in root.iterdir() if p.is_dir() and not p.name.startswith((".", "_"))}
+        assert folders <= names, f"{root.name}/ has folders the catalogue doesn't list: {sorted(folders - names)}"
+
+
+@pytest.mark.parametrize("ex", EXERCISES, ids=IDS)
+def test_solution_stores_only_what_differs_from_the_starter(ex):
+    copies = [p.relative_to(ex.solution_folder) for p in ex.solution_folder.rglob("*")
+              if p.is_file() and "wrong" not in p.relative_to(ex.solution_folder).parts
+              and (ex.folder / p.relative_to(ex.solution_folder)).is_file()
+              and (ex.folder / p.relative_to(ex.solution_folder)).read_bytes() == p.read_bytes()]
+    assert not copies, f"solutions/{ex.name} holds byte copies of the starter: {copies}"
+
+
+@pytest.mark.parametrize("ex", EXERCISES, ids=IDS)
+def test_at_least_four_wrong_answers_each_with_its_mistake_and_kind(ex):
+    wrong = wrong_answers(ex)
+    assert len(wrong) >= MIN_WRONG, f"solutions/{ex.name}/wrong/ has {len(wrong)} wrong answers, needs {MIN_WRONG}"
+    for w in wrong:
+        assert w.mistake, f"{w.path}: no `mistake:` line"
+        assert is_kind(w.expect), f"{w.path}: `expect: {w.expect}` is not a known failure kind"
+
+
+@pytest.mark.parametrize("ex", EXERCISES, ids=IDS)
+def test_plans_parse_starter_solution_and_wrong_answers(ex, tmp_path):
+    Plan.load(ex.folder)
+    Plan.load(materialize(ex, tmp_path / "solution"))
+    for w in wrong_answers(ex):
+        folder = materialize(ex, tmp_path / w.name, w)   # raises if the patch no longer applies
+        if w.expect != Kind.PLAN_ERROR:
+            Plan.load(folder)
+
+
+# ---------------------------------------------------------------- the plan schema bites
+def plan_error(tmp_path, text: str) -> CheckFailed:
+    (tmp_path / "app").mkdir(exist_ok=True)
+    (tmp_path / "plan.toml").write_text(text)
+    with pytest.raises(CheckFailed) as e:
+        Plan.load(tmp_path)
+    return e.value
+
+
+GOOD_STEP = '[releases]\nv2 = ["app"]\n[[steps]]\naction = "deploy"\nrelease = "v2"\n'
+
+
+def test_plan_typo_in_a_key_names_the_file_the_step_and_the_allowed_keys(tmp_path):
+    e = plan_error(tmp_path, GOOD_STEP + 'migrat = "skip"\n')
+    assert e.reason == Kind.PLAN_ERROR
+    assert "plan.toml" in e.message and "step 1" in e.message and "'migrat'" in e.message
+    assert "migrate" in e.message and "strategy" in e.message and e.look_at
+
+
+def test_plan_manage_step_without_a_command_is_refused(tmp_path):
+    e = plan_error(tmp_path, '[releases]\nv2 = ["app"]\n[[steps]]\naction = "manage"\nrelease = "v2"\n')
+    assert e.reason == Kind.PLAN_ERROR and "needs `command`" in e.message
+
+
+@pytest.mark.parametrize("bad, words", [
+    ('[[steps]]\naction = "deploi"\nrelease = "v1"\n', "action 'deploi'"),
+    (GOOD_STEP + 'retries = "3"\n', "whole number"),
+    (GOOD_STEP + 'slot = "purple"\n', "one of blue, green"),
+    ('seed_sightings = 10\n' + GOOD_STEP, "check seeds it"),
+    ('static_mod = "shared"\n' + GOOD_STEP, "unknown key 'static_mod'"),
+    ('[releases]\nv2 = ["app"]\n', "no [[steps]]"),
+    ('[[steps]]\naction = "wait"\nseconds = 600\n', "between 0 and 10"),
+    ('[[steps]]\naction = "deploy"\nrelease = "v9"\n', "'v9'"),
+], ids=["unknown action", "wrong type", "bad choice", "retired key", "top-level typo", "no steps", "out of range",
+        "unknown release"])
+def test_plan_mistakes_are_one_clear_error(tmp_path, bad, words):
+    e = plan_error(tmp_path, bad)
+    assert e.reason == Kind.PLAN_ERROR and words in e.message, e.message
+
+
+def test_catalogue_parses_and_ids_are_in_order():
+    data = tomllib.loads((EXERCISES_DIR / "catalogue.toml").read_text())
+    ids = [e["id"] for e in data["exercise"]]
+    assert ids == sorted(ids) and len(set(ids)) == len(ids)
