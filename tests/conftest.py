@@ -27,3 +27,25 @@ def check_timings():
         old = json.loads(RESULTS.read_text()) if RESULTS.exists() else {}
         old.update({k: round(v, 2) for k, v in timings.items()})
         RESULTS.write_text(json.dumps(old, indent=2, sort_keys=True))
+
+
+# ---------------------------------------------------------------- no silent skips in CI
+# Locally a missing browser or a busy port may skip a test; in CI (CI=true) a skip would hide
+# exactly what CI is for, so it fails instead, with the skip's reason.
+def _fail_skip_in_ci(report, where):
+    if os.environ.get("CI") and report.skipped and not hasattr(report, "wasxfail"):
+        reason = report.longrepr[2] if isinstance(report.longrepr, tuple) else str(report.longrepr)
+        report.outcome = "failed"
+        report.longrepr = f"{where} was skipped, and CI must run everything: {reason}"
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item, call):
+    outcome = yield
+    _fail_skip_in_ci(outcome.get_result(), item.nodeid)
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_make_collect_report(collector):
+    outcome = yield
+    _fail_skip_in_ci(outcome.get_result(), collector.nodeid)
