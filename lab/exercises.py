@@ -385,7 +385,9 @@ class Scenario:
             its database default, its type, and every Meta.indexes index (valid)."""
         schema_release = schema_release or self.schema_release()
         names = list(dict.fromkeys([*(releases if releases is not None else self.plan.releases), schema_release]))
-        states = {name: self.release_state(name) for name in names}
+        from concurrent.futures import ThreadPoolExecutor
+        with ThreadPoolExecutor(len(names)) as pool:    # one Django start each, side by side
+            states = dict(zip(names, pool.map(self.release_state, names)))
         for name, st in states.items():
             if st["pending"]:
                 self.expect(False, Kind.MIGRATIONS_OUT_OF_DATE,

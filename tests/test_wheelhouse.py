@@ -81,10 +81,24 @@ def test_full_wheelhouse_installs_with_the_index_disabled(tmp_path):
     want = {re.sub(r"[-_.]+", "-", k): v for k, v in pinned().items()}
     assert names == want, set(names.items()) ^ set(want.items())
 
-    # `make install` exactly as a learner runs it when ./wheelhouse exists (PIP_SOURCE, above),
-    # only pointed at this venv and this wheelhouse
-    r = subprocess.run(["make", "-s", "-C", str(KIT_ROOT), "install", f"VENV={venv}",
-                        f"PIP_SOURCE=--no-index --find-links {wh}", f"PYTHON={sys.executable}"],
+    # `make install` exactly as a learner runs it, in a copy of the kit with ./wheelhouse/ in it
+    # (the Makefile itself must choose the offline source), and with the network really cut:
+    # `unshare --net` runs it in a network namespace of its own with no way out.
+    kit = tmp_path / "kit"
+    kit.mkdir()
+    for f in ("Makefile", "requirements.txt", "pyproject.toml"):
+        shutil.copy2(KIT_ROOT / f, kit / f)
+    shutil.copytree(KIT_ROOT / "lab", kit / "lab", ignore=shutil.ignore_patterns("__pycache__"))
+    shutil.move(str(wh), kit / "wheelhouse")
+    wh = kit / "wheelhouse"
+    probe = subprocess.run(["unshare", "--net", sys.executable, "-c",
+                            "import socket; socket.create_connection(('pypi.org', 443), timeout=3)"],
+                           capture_output=True, text=True)
+    if probe.returncode != 0 and "Operation not permitted" in probe.stderr:
+        pytest.skip("unshare --net needs root (CI runs as root)")
+    assert probe.returncode != 0, "the network namespace still reaches PyPI: the test would prove nothing"
+    r = subprocess.run(["unshare", "--net", "make", "-s", "-C", str(kit), "install", f"VENV={venv}",
+                        f"PYTHON={sys.executable}"],
                        capture_output=True, text=True, timeout=300, env=offline_env())
     assert r.returncode == 0, r.stdout[-2000:] + r.stderr[-2000:]
     assert "(offline, from wheelhouse/)" in r.stdout
