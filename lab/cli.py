@@ -65,12 +65,13 @@ def build_parser() -> argparse.ArgumentParser:
 
     s = sub.add_parser("reset", help="restore the seeded database and baseline release; with NN: an exercise's starter")
     s.add_argument("exercise", nargs="?", help="restore this exercise's starter (your edits are backed up first)")
+    s.add_argument("--yes", action="store_true", help="don't ask before clearing the exercise's progress")
     sub.add_parser("exercises", help="list the exercises with your progress")
     s = sub.add_parser("check", help="check an exercise (default: the next unsolved one)")
     s.add_argument("exercise", nargs="?")
     s.add_argument("-v", "--verbose", action="store_true", help="show every step of the lab")
-    s = sub.add_parser("hint", help="the next hint for an exercise")
-    s.add_argument("exercise")
+    s = sub.add_parser("hint", help="the next hint for an exercise (default: the one `lab check` runs)")
+    s.add_argument("exercise", nargs="?")
     s = sub.add_parser("solution", help="show the diff from your folder to the solution (asks first)")
     s.add_argument("exercise")
     s.add_argument("--yes", action="store_true", help="don't ask")
@@ -169,7 +170,7 @@ def run(args) -> int:
     elif c == "reset":
         if args.exercise:
             from .learner import reset_exercise
-            reset_exercise(lab.cfg.home, args.exercise)
+            reset_exercise(lab.cfg.home, args.exercise, assume_yes=args.yes)
         else:
             lab.reset()
     elif c == "exercises":

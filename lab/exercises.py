@@ -48,6 +48,9 @@ class ExerciseInfo:
     hints: list[str]
     starter_fails_with: str            # the failure kind the untouched starter must produce
     questions: list[str] = field(default_factory=list)
+    # what to think about after each known mistake, by failure kind (Exercism's analyzers: feedback
+    # about the idea, never the code of the fix)
+    feedback: dict[str, str] = field(default_factory=dict)
     key_points: list[str] = field(default_factory=list)
     teaching_minutes: int = 10
 
@@ -71,7 +74,8 @@ class ExerciseInfo:
 def catalogue() -> list[ExerciseInfo]:
     with CATALOGUE_FILE.open("rb") as f:
         data = tomllib.load(f)
-    return [ExerciseInfo(**e) for e in data["exercise"]]
+    common = data.get("feedback", {})   # feedback every exercise shares; an exercise's own wins
+    return [ExerciseInfo(**{**e, "feedback": {**common, **e.get("feedback", {})}}) for e in data["exercise"]]
 
 
 def get(key: str) -> ExerciseInfo:
@@ -95,7 +99,9 @@ def free_port_base(span: int = 4) -> int:
     import random
     rng = random.Random()
     for _ in range(200):
-        base = rng.randrange(20000, 60000, 10)
+        # below 32768: Linux hands out 32768-60999 for outgoing connections (ip_local_port_range),
+        # so a port up there can be taken by any client between our test and our bind
+        base = rng.randrange(20000, 32000, 10)
         if not any(port_in_use(p) for p in [*range(base, base + span), base + 888]):
             return base
     raise LabError("no free ports found for a check lab")
@@ -165,7 +171,18 @@ def fresh_lab(static_mode: str = "proxy", log=None):
         (home / stale).unlink(missing_ok=True)
     lab = Lab(home=home, port_base=free_port_base(), static_mode=static_mode, log=log, database_url="")
     try:
-        lab.up()
+        for attempt in range(3):
+            try:
+                lab.up()
+                break
+            except LabError as e:
+                # another program took one of the free ports we picked: pick others (this is the
+                # check's private lab; `lab up --port-base` is about the learner's own)
+                if e.kind != "port in use" or attempt == 2:
+                    raise LabError(e.message, "the check picks free ports itself; run it again") \
+                        if e.kind == "port in use" else e
+                lab.down()
+                lab = Lab(home=home, port_base=free_port_base(), static_mode=static_mode, log=log, database_url="")
         yield lab
     finally:
         # Ctrl-C, SIGTERM or a closed pipe got us here too: finish stopping this lab first

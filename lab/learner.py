@@ -35,7 +35,9 @@ def list_exercises(home: Path, out=print) -> None:
     for ex in catalogue():
         e = p.entry(ex)
         total += ex.minutes
-        out(f"  {marks[e['status']]} {ex.id}  {ex.title:<55} {ex.minutes:>3} min   exercises/{ex.name}/")
+        # solved stays solved: a later failing run (an experiment) doesn't take it away
+        note = "  (solved; last run failed)" if e["status"] == "solved" and e.get("last_run") == "failed" else ""
+        out(f"  {marks[e['status']]} {ex.id}  {ex.title:<55} {ex.minutes:>3} min   exercises/{ex.name}/{note}")
     solved = sum(1 for ex in catalogue() if p.entry(ex)["status"] == "solved")
     out(f"\n  {solved}/{len(catalogue())} solved · about {total} min of exercises · "
         f"`lab check` runs the next unsolved one, `lab hint NN` helps")
@@ -78,11 +80,22 @@ def run_check(home: Path, key: str | None, verbose: bool = False, out=print) -> 
     try:
         scenario = check(ex.folder, log=log)
     except CheckFailed as failure:
-        p.entry(ex)["status"] = "failed"
+        e = p.entry(ex)
+        if e["status"] != "solved":
+            e["status"] = "failed"
+        e["last_run"], e["last_failure"] = "failed", str(failure.reason)
         p.save()
-        out(f"\n{failure}\n\n  not yet ({time.monotonic() - t0:.1f}s). Stuck? `lab hint {ex.id}`")
+        idea = ex.feedback.get(str(failure.reason))
+        if idea:
+            out(f"\n{failure}\n  ? {idea}")
+        else:
+            out(f"\n{failure}")
+        solved = "  (you solved it before: that stays)" if e["status"] == "solved" else ""
+        out(f"\n  not yet ({time.monotonic() - t0:.1f}s). Stuck? `lab hint {ex.id}`{solved}")
         return False
-    p.entry(ex)["status"] = "solved"
+    e = p.entry(ex)
+    e["status"], e["last_run"] = "solved", "passed"
+    e.pop("last_failure", None)
     p.save()
     out(f"\n✓ {ex.title}: passed in {time.monotonic() - t0:.1f}s")
     if getattr(scenario, "traffic", None) is not None:
@@ -92,10 +105,20 @@ def run_check(home: Path, key: str | None, verbose: bool = False, out=print) -> 
     return True
 
 
-def show_hint(home: Path, key: str, out=print) -> None:
-    ex = get(key)
+def show_hint(home: Path, key: str | None, out=print) -> None:
+    """The next hint, from a question to the idea to the exact API (only the last may show code).
+    Help follows the failure: when the last check failed for a reason other than the starter's
+    (the learner is past the first obstacle), the feedback for THAT reason comes first."""
+    ex = get(key) if key else next_unsolved(home)
     p = Progress(home)
     e = p.entry(ex)
+    last = e.get("last_failure")
+    if last and last != ex.starter_fails_with and ex.feedback.get(last) and e.get("feedback_shown") != last:
+        e["feedback_shown"] = last
+        p.save()
+        out(f"your last check of {ex.id} failed with “{last}”:\n  {ex.feedback[last]}")
+        out(f"  (run `lab hint {ex.id}` again for the general hints)")
+        return
     n = min(e["hints_shown"] + 1, len(ex.hints))
     e["hints_shown"] = n
     p.save()
@@ -135,9 +158,21 @@ def show_solution(key: str, assume_yes: bool, out=print, ask=input) -> None:
     out(solution_diff(ex))
 
 
-def reset_exercise(home: Path, key: str, out=print) -> Path:
-    """Restore the starter from git, after copying the learner's folder to a timestamped backup."""
+def reset_exercise(home: Path, key: str, out=print, assume_yes: bool = False, ask=input) -> Path | None:
+    """Restore the starter from git, after copying the learner's folder to a timestamped backup.
+    Asks first when it would clear progress (solved, hints seen)."""
     ex = get(key)
+    e = Progress(home).entry(ex)
+    lose = [w for w, on in (("solved", e["status"] == "solved"),
+                            (f"{e['hints_shown']} hint(s) seen", e["hints_shown"] > 0)) if on]
+    if lose and not assume_yes:
+        if not sys.stdin.isatty():
+            raise LabError(f"`lab reset {ex.id}` would clear your progress on {ex.id} ({', '.join(lose)})",
+                           f"run `lab reset {ex.id} --yes` (your files are backed up either way)")
+        if ask(f"Reset {ex.id}? Your files are backed up, but your progress ({', '.join(lose)}) is cleared [y/N] "
+               ).strip().lower() not in ("y", "yes"):
+            out("ok, nothing reset")
+            return None
     backup = home / "backups" / f"{ex.name}-{time.strftime('%Y%m%d-%H%M%S')}"
     if ex.folder.exists():
         shutil.copytree(ex.folder, backup, ignore=shutil.ignore_patterns("__pycache__"))
@@ -149,7 +184,7 @@ def reset_exercise(home: Path, key: str, out=print) -> Path:
     # files the learner added are not in git: they are in the backup, remove them from the folder
     subprocess.run(["git", "-C", str(KIT_ROOT), "clean", "-fdq", "--", str(rel)], capture_output=True)
     p = Progress(home)
-    p.entry(ex)["status"] = "todo"
+    p.data[ex.id] = {"status": "todo", "hints_shown": 0}
     p.save()
     out(f"restored the starter of exercises/{ex.name}/; your edits are backed up in {backup}")
     return backup

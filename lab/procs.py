@@ -98,6 +98,7 @@ def require_free_port(port: int, what: str) -> None:
         raise LabError(
             f"port {port} (for {what}) is already in use by {who_listens(port)}",
             "stop that program, or start the lab on other ports: `lab up --port-base 9000`",
+            kind="port in use",
         )
 
 

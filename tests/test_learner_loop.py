@@ -89,13 +89,69 @@ def test_cli_check_reports_in_words_and_exit_code(tmp_path):
     assert "✗ 02" in r.stdout
 
 
-def test_a_check_that_fails_before_its_plan_leaves_no_lab_running(work):
+def test_a_check_that_fails_before_its_plan_leaves_no_lab_running(work, monkeypatch):
+    import tempfile
     import psutil
+    # the check's lab goes to a temp folder of this test's own: other checks running on the same
+    # machine can't be mistaken for its leftovers
+    private = Path(tempfile.mkdtemp(prefix="bigfoot-leftovers-"))
+    private.chmod(0o755)
+    monkeypatch.setattr(tempfile, "tempdir", str(private))
     models = work / "app" / "sightings" / "models.py"
     models.write_text(models.read_text() + "\ndef broken(:\n")
-    before = {p.pid for p in psutil.process_iter()}
     with pytest.raises(CheckFailed):
         Scenario(work).__enter__()
-    leftovers = [p for p in psutil.process_iter(["cmdline"]) if p.pid not in before
-                 and "bigfoot-check-" in " ".join(p.info["cmdline"] or [])]
+    leftovers = [p for p in psutil.process_iter(["cmdline"]) if str(private) in " ".join(p.info["cmdline"] or [])]
     assert not leftovers, leftovers
+    assert not list(private.glob("bigfoot-check-*")), "the check's folder was left behind"
+    shutil.rmtree(private, ignore_errors=True)
+
+
+def lab_cli(home, *args, cwd=KIT, timeout=180):
+    return subprocess.run([sys.executable, "-m", "lab", "--home", str(home), *args], cwd=cwd,
+                          capture_output=True, text=True, timeout=timeout, stdin=subprocess.DEVNULL)
+
+
+def test_solved_stays_solved_when_a_later_run_fails(tmp_path):
+    import json
+    home = tmp_path / "home"
+    home.mkdir()
+    (home / "progress.json").write_text(json.dumps({"02": {"status": "solved", "hints_shown": 0}}))
+    r = lab_cli(home, "check", "02")            # the starter fails: an experiment after solving it
+    assert r.returncode == 1 and "you solved it before" in r.stdout, r.stdout[-1500:]
+    r = lab_cli(home, "exercises")
+    line = next(l for l in r.stdout.splitlines() if " 02 " in l)
+    assert line.lstrip().startswith("✓") and "(solved; last run failed)" in line, line
+    assert "1/10 solved" in r.stdout or "1/" in r.stdout
+
+
+def test_hint_follows_the_last_failure_and_defaults_to_the_current_exercise(tmp_path):
+    import json
+    home = tmp_path / "home"
+    home.mkdir()
+    # the learner is past the starter's error: their last check failed with "no db default"
+    (home / "progress.json").write_text(json.dumps(
+        {"01": {"status": "solved", "hints_shown": 0},
+         "02": {"status": "failed", "hints_shown": 0, "last_failure": "no db default"}}))
+    r = lab_cli(home, "hint")                    # no number: 02, the one `lab check` would run
+    assert r.returncode == 0, r.stderr
+    assert "for 02" in r.stdout or "of 02" in r.stdout, r.stdout
+    assert "no db default" in r.stdout and "What can fill it" in r.stdout, r.stdout
+    r = lab_cli(home, "hint")                    # then the graduated hints, from the first
+    assert "hint 1 of" in r.stdout and "02" in r.stdout, r.stdout
+
+
+def test_reset_asks_before_clearing_progress(tmp_path):
+    import json
+    kit = tmp_path / "kit"
+    subprocess.run(["git", "clone", "-q", str(KIT), str(kit)], check=True)
+    home = tmp_path / "home"
+    home.mkdir()
+    (home / "progress.json").write_text(json.dumps({"02": {"status": "solved", "hints_shown": 2}}))
+    r = lab_cli(home, "reset", "02", cwd=kit, timeout=60)
+    assert r.returncode == 1 and "--yes" in r.stderr and "solved" in r.stderr, r.stderr
+    assert json.loads((home / "progress.json").read_text())["02"]["status"] == "solved"
+    assert not (home / "backups").exists()       # nothing happened
+    r = lab_cli(home, "reset", "02", "--yes", cwd=kit, timeout=60)
+    assert r.returncode == 0, r.stderr
+    assert json.loads((home / "progress.json").read_text())["02"] == {"status": "todo", "hints_shown": 0}
