@@ -372,6 +372,11 @@ class Lab:
                 self.log("    " + line)
             return r.stdout
 
+    def manage_raw(self, release: str, *args: str):
+        """A release's management command with its output and exit code as they are (for `lab manage`)."""
+        rel = self.releases.get(release)
+        return rel.manage(*args, env=build_env(rel.static, DATABASE_URL=self.db.url()), check=False)
+
     def sql(self, query: str, params=None) -> list[tuple]:
         """Run SQL on the app database as the superuser (for notebooks: pg_locks, sizes, timings)."""
         return self.db.sql(query, params, dbname=self.db.db_name)

@@ -156,8 +156,12 @@ def run(args) -> int:
     elif c == "manage":
         if not args.args:
             raise LabError("which command?", f"e.g. `lab manage {args.release} sqlmigrate sightings 0002`")
-        lab._log = None  # print the command's own output, whole
-        print(lab.manage(args.release, *args.args), end="")
+        # the command's own output, whole, and on failure too (`makemigrations --check` says
+        # what it would write on stdout, then exits 1)
+        r = lab.manage_raw(args.release, *args.args)
+        print(r.stdout, end="")
+        print(r.stderr, end="", file=sys.stderr)
+        return r.returncode
     elif c == "traffic":
         print(f"traffic: {args.users} users for {args.duration:g}s through {lab.url} …")
         res = lab.traffic(duration=args.duration, users=args.users)

@@ -249,8 +249,9 @@ class Scenario:
                         failure.message += f" (and the {retries} retr{'y' if retries == 1 else 'ies'} before it)"
                     raise
                 self.failed_attempts.append((_describe_step(step), failure.message))
-                self.log(f"  ✗ attempt {attempt} of {retries + 1} failed: {failure.message}; "
-                         f"retrying in {delay:g}s")
+                # "failed (lock timeout), retry 2 of 5": the kind first, the details after
+                self.log(f"  ✗ `{_describe_step(step)}` failed ({failure.reason}), retry {attempt} of {retries} "
+                         f"in {delay:g}s: {failure.message}")
                 time.sleep(delay)
 
     def _run_step_once(self, step: dict) -> None:

@@ -46,6 +46,10 @@ class Jupyter:
         env = dict(os.environ, LAB_HOME=str(self.cfg.home), JUPYTER_CONFIG_DIR=str(self.dir / "config"),
                    JUPYTER_DATA_DIR=str(self.dir / "data"), JUPYTER_RUNTIME_DIR=str(self.dir / "runtime"))
         env.pop("LAB_PORT_BASE", None)
+        # JupyterLab's terminals find `lab` like an activated venv's shell does
+        venv_bin = str(Path(sys.executable).parent)
+        env["PATH"] = venv_bin + os.pathsep + env.get("PATH", "")
+        env["VIRTUAL_ENV"] = str(Path(sys.executable).parent.parent)
         proc = procs.spawn(argv, self.log, env=env, cwd=KIT_ROOT)
         self.pidfile.write_text(f"{proc.pid}\n")
 

@@ -6,16 +6,19 @@ import os
 import socket
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 import pytest
 
+from lab.corpus import materialize
 from lab.exercises import get
 
 KIT = Path(__file__).resolve().parent.parent
 RESTYLE = get("01").folder / "app"                  # a release whose stylesheet changed
 FLAG_WITH_DEFAULT = get("02").folder / "app"         # adds BooleanField(default=False)
-FLAG_WITH_DB_DEFAULT = get("02").solution_folder / "app"   # the same with db_default=False
+# the same with db_default=False: the solution as a whole folder (solutions/ stores only what differs)
+FLAG_WITH_DB_DEFAULT = materialize(get("02"), Path(tempfile.mkdtemp(prefix="bigfoot-test-")) / "02") / "app"
 
 
 def test_both_slots_serve_through_nginx_and_traffic_sees_both_releases(lab):
@@ -160,3 +163,17 @@ def test_doctor_says_ready_and_names_a_taken_port(tmp_path):
     assert r.returncode == 1
     line = next(l for l in r.stdout.splitlines() if f"port {base}" in l)
     assert line.strip().startswith("✗") and "--port-base" in line
+
+
+def test_lab_manage_shows_a_failing_commands_own_output(lab, tmp_path):
+    """`lab manage REL makemigrations --check` exits 1 AND says what it would write."""
+    overlay = tmp_path / "app"
+    import shutil
+    shutil.copytree(FLAG_WITH_DB_DEFAULT, overlay)
+    models = overlay / "sightings" / "models.py"
+    models.write_text(models.read_text().replace("db_default=False", "default=False"))  # model ≠ migration
+    lab.build_release("v2", [overlay])
+    r = subprocess.run([sys.executable, "-m", "lab", "--home", str(lab.cfg.home), "manage", "v2",
+                        "makemigrations", "--check", "--dry-run"], cwd=KIT, capture_output=True, text=True, timeout=60)
+    assert r.returncode == 1, r.stdout + r.stderr
+    assert "flagged" in r.stdout and "Alter field" in r.stdout, r.stdout + r.stderr
