@@ -293,6 +293,11 @@ class TrafficResult:
     duration: float
     marks: list[tuple[float, str]] = field(default_factory=list)
 
+    def __repr__(self) -> str:
+        # short: a notebook cell ending in a result shows this line, not every record (200 kB)
+        return (f"<TrafficResult: {len(self.records)} requests, {len(self.errors)} failed, "
+                f"{self.duration:.1f} s; .report() for the summary>")
+
     @property
     def errors(self) -> list[Record]:
         return [r for r in self.records if r.error]

@@ -113,6 +113,10 @@ class PlanRun:
     scenario: Scenario
     watch: LockWatch | None = None
 
+    def __repr__(self) -> str:
+        return (f"<PlanRun: {'failed: ' + str(self.failure.reason) if self.failure else 'ran every step'}; "
+                f"{self.traffic!r}>")
+
 
 def header(ex) -> str:
     total = ex.teaching_minutes + ex.minutes
