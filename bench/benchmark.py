@@ -22,7 +22,7 @@ KIT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(KIT))
 
 from lab import Lab  # noqa: E402
-from lab.exercises import free_port_base, get  # noqa: E402
+from lab.exercises import catalogue, free_port_base, get  # noqa: E402
 
 TARGETS = {  # issue 2's targets
     "up_cold_s": 5.0, "up_warm_s": 2.0, "deploy_rolling_one_slot_s": 3.0,
@@ -179,7 +179,9 @@ def index_write_stall(lab: Lab) -> dict:
     ex = get("06")
     if lab.sql("select count(*) from sightings_sighting")[0][0] < 1_000_000:
         lab.seed(1_000_000)
-    for label, folder in (("AddIndex", ex.folder), ("AddIndexConcurrently", ex.solution_folder)):
+    from lab.corpus import materialize
+    solution = materialize(ex, Path(tempfile.mkdtemp(prefix="bigfoot-bench-")) / ex.name)
+    for label, folder in (("AddIndex", ex.folder), ("AddIndexConcurrently", solution)):
         rel = f"idx-{label.lower()}"
         lab.build_release(rel, [folder / "app"])
         with LockWatch(lab, "sightings_sighting") as watch, lab.traffic_in_background(settle=0.5) as t:
@@ -190,6 +192,29 @@ def index_write_stall(lab: Lab) -> dict:
                       "slowest_post_ms": round(max(posts, default=0)), "failed_requests": len(t.result.errors)}
         lab.migrate(rel, "0001")  # back, for the other variant
     lab.reset()
+    return out
+
+
+def stress_markdown() -> list[str]:
+    """The verdict-determinism table from bench/stress.py's last runs (.lab/stress.json)."""
+    f = KIT / ".lab" / "stress.json"
+    if not f.exists():
+        return []
+    data = json.loads(f.read_text())
+    out = ["", "## Deterministic verdicts (bench/stress.py)", "",
+           "Every solution, starter and wrong answer, run N times: idle, and with every core kept busy by a "
+           "CPU hog. A case counts as good when the check gives its expected verdict (pass for a solution, "
+           "the stated failure kind otherwise)."]
+    for mode, run in data.items():
+        rows = run["rows"]
+        good = sum(r["good"] == r["runs"] for r in rows)
+        out += ["", f"**{mode}** ({run['when']}, {run['cores']} cores, {run['runs']} run(s) each, {run['seconds']} s): "
+                f"{good}/{len(rows)} cases gave their expected verdict every time.", "",
+                "| case | expected | as expected | median | max |", "|---|---|---|---|---|"]
+        for r in rows:
+            mark = "" if r["good"] == r["runs"] else f" ✗ saw {', '.join(r['verdicts'])}"
+            out.append(f"| {r['exercise'][:2]} {r['case']} | {r['expect']} | {r['good']}/{r['runs']}{mark} | "
+                       f"{r['median_s']} s | {r['max_s']} s |")
     return out
 
 
@@ -235,12 +260,19 @@ def write_markdown(res: dict) -> None:
         lines.append(f"| **all chapters** | **{round(sum(nbs.values()), 1)}** |")
     checks = res.get("exercise_checks_s")
     if checks:
-        lines += ["", "## Exercise checks", "", "From the last `make test` run (`tests/test_exercises.py`).", "",
-                  "| check | seconds |", "|---|---|"]
-        lines += [f"| {k} | {v} |" for k, v in sorted(checks.items())]
+        lines += ["", "## Exercise checks", "",
+                  "From the last `make test` run (`tests/test_exercises.py`): each starter, solution and wrong "
+                  "answer once. Target: each solution ≤ 10 s, all ten ≤ 90 s.", "",
+                  "| exercise | solution | starter | wrong answers (n, median, max) |", "|---|---|---|---|"]
+        for ex in catalogue():
+            sol, start = checks.get(f"{ex.name} solution"), checks.get(f"{ex.name} starter")
+            wrong = sorted(v for k, v in checks.items() if k.startswith(f"{ex.id}/") and k.endswith(" wrong"))
+            w = f"{len(wrong)}, {statistics.median(wrong):.1f} s, {max(wrong):.1f} s" if wrong else ""
+            lines.append(f"| {ex.name} | {sol if sol is not None else ''} s | {start if start is not None else ''} s | {w} |")
         sol = [v for k, v in checks.items() if k.endswith("solution")]
         if sol:
-            lines.append(f"| **all solutions** | **{round(sum(sol), 1)}** |")
+            lines.append(f"| **all solutions** | **{round(sum(sol), 1)} s** | | |")
+    lines += stress_markdown()
     (KIT / "docs").mkdir(exist_ok=True)
     (KIT / "docs" / "benchmarks.md").write_text("\n".join(lines) + "\n")
 
