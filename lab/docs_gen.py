@@ -20,7 +20,7 @@ import hashlib
 import json
 import os
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from lab.config import KIT_ROOT, load_topology
@@ -30,12 +30,30 @@ DOCS = KIT_ROOT / "docs"
 NOTEBOOKS = KIT_ROOT / "notebooks"
 EXECUTED = DOCS / "chapters"          # git-ignored: tests/test_notebooks.py writes executed copies here
 TOUR = "00_tour"
+# Every minute below is an ESTIMATE until it has been measured with learners in a room (the
+# catalogue's minutes come from dry runs by the kit's authors). Change them here, not in the pages.
 TOUR_MINUTES = 10                     # the tour chapter is not an exercise, so not in the catalogue
-WELCOME_MINUTES = 5                   # introductions, `lab doctor` on every machine
-WRAP_UP_MINUTES = 5
-BREAK_MINUTES = 10
+# Set-up with ~30 laptops: learners were asked to install at home, yet a handful arrive without a
+# working lab (wrong Python, no disk space, a corporate proxy). `lab doctor` on every machine,
+# helpers fix what they can from the wheelhouse, the rest pair up with a neighbour.
+SETUP_MINUTES = 20
+QUESTION_MINUTES = 5                  # slack after each chapter: questions, stragglers catching up
+WRAP_UP_MINUTES = 10                  # 5 in a session shorter than 150 minutes
+BREAK_MINUTES = 15
+LUNCH_MINUTES = 60
+FULL_DAY = 480                        # 9:00–17:00 with lunch and two breaks
 # Which chapters an agenda keeps when time is short, most important first (the rest: take-home).
-PRIORITY = ["01", "02", "07", "03", "06", "05", "04", "09", "08", "10"]
+# 09 (roll back code, not the schema) is a main point of the talk: it comes right after 01 and 02.
+PRIORITY = ["01", "02", "09", "07", "03", "06", "05", "04", "08", "10"]
+
+
+def pauses(budget: int) -> list[tuple[float, int, str]]:
+    """Breaks for a session of `budget` minutes: (where, as a fraction of the day; minutes; what)."""
+    if budget >= 360:
+        return [(0.25, BREAK_MINUTES, "Break"), (0.5, LUNCH_MINUTES, "Lunch"), (0.75, BREAK_MINUTES, "Break")]
+    if budget >= 150:
+        return [(0.5, BREAK_MINUTES, "Break")]
+    return []
 
 
 # ================================================================= chapters (notebooks)
@@ -162,7 +180,8 @@ def exercises_index(chapter_links: dict[str, str]) -> str:
     total = sum(e.minutes for e in catalogue())
     rows += ["", f"About {total} minutes of exercises in all; with the chapters, "
              f"{total + sum(e.teaching_minutes for e in catalogue()) + TOUR_MINUTES} minutes. "
-             "The [instructor guide](../instructor.md) fits them into a 3-hour or a 90-minute session."]
+             "The [instructor guide](../instructor.md) fits them into a full day, a 3-hour or a 90-minute session "
+             "(estimates until measured with learners)."]
     return "\n".join(rows)
 
 
@@ -176,38 +195,52 @@ class Slot:
 
 
 def plan_agenda(budget: int) -> tuple[list[Slot], list[ExerciseInfo]]:
-    """Fit the workshop into `budget` minutes: chapters by PRIORITY, each with its exercise if it
-    fits, else as a demo (chapter only), else left for home. Times come from the catalogue."""
+    """Fit the workshop into `budget` minutes: set-up, the tour, then chapters by PRIORITY, each
+    with its exercise if it fits, else as a demo (chapter only), else left for home; every chapter
+    gets QUESTION_MINUTES of slack; breaks (and lunch, on a full day) at the chapter boundaries
+    nearest their place in the day. Chapter and exercise minutes come from the catalogue."""
     exercises = {e.id: e for e in catalogue()}
-    with_break = budget >= 150
-    left = budget - WELCOME_MINUTES - TOUR_MINUTES - WRAP_UP_MINUTES - (BREAK_MINUTES if with_break else 0)
+    breaks = pauses(budget)
+    wrap_up = WRAP_UP_MINUTES if budget >= 150 else 5
+    left = budget - SETUP_MINUTES - TOUR_MINUTES - wrap_up - sum(m for _, m, _ in breaks)
     chosen: dict[str, str] = {}
     for key in [k for k in PRIORITY if k in exercises] + [k for k in exercises if k not in PRIORITY]:
         ex = exercises[key]
-        if ex.teaching_minutes + ex.minutes <= left:
-            chosen[key], left = "full", left - ex.teaching_minutes - ex.minutes
-        elif ex.teaching_minutes <= left:
-            chosen[key], left = "demo", left - ex.teaching_minutes
-    items = [(WELCOME_MINUTES, "Welcome; `lab doctor` on every machine", "everyone's lab is up before the first chapter"),
+        if ex.teaching_minutes + ex.minutes + QUESTION_MINUTES <= left:
+            chosen[key], left = "full", left - ex.teaching_minutes - ex.minutes - QUESTION_MINUTES
+        elif ex.teaching_minutes + QUESTION_MINUTES <= left:
+            chosen[key], left = "demo", left - ex.teaching_minutes - QUESTION_MINUTES
+    items = [(SETUP_MINUTES, "Welcome and set-up: `lab doctor` on every machine",
+              "most installed at home; helpers fix the rest from the wheelhouse, or they pair up"),
              (TOUR_MINUTES, "00 · A tour of the lab", "instructor drives, learners follow in JupyterLab")]
     blocks = []
     for key in sorted(chosen):
         ex = exercises[key]
         if chosen[key] == "full":
-            blocks.append((ex.teaching_minutes + ex.minutes, f"{ex.id} · {ex.title}",
-                           f"chapter {ex.teaching_minutes} min, then `lab check {ex.id}` {ex.minutes} min"))
+            blocks.append((ex.teaching_minutes + ex.minutes + QUESTION_MINUTES, f"{ex.id} · {ex.title}",
+                           f"chapter {ex.teaching_minutes} min, then `lab check {ex.id}` {ex.minutes} min, "
+                           f"{QUESTION_MINUTES} min questions"))
         else:
-            blocks.append((ex.teaching_minutes, f"{ex.id} · {ex.title} (demo)",
-                           f"chapter only, {ex.teaching_minutes} min; the exercise is for later"))
-    if with_break and blocks:
-        half, acc, at = (budget - BREAK_MINUTES) / 2, WELCOME_MINUTES + TOUR_MINUTES, len(blocks)
-        for i, b in enumerate(blocks):
-            acc += b[0]
-            if acc >= half:
-                at = i + 1
-                break
-        blocks.insert(min(at, len(blocks)), (BREAK_MINUTES, "Break", ""))
-    items += blocks + [(WRAP_UP_MINUTES, "Wrap-up: what to take home", "the cheat-sheet; the exercises left for later")]
+            blocks.append((ex.teaching_minutes + QUESTION_MINUTES, f"{ex.id} · {ex.title} (demo)",
+                           f"chapter only, {ex.teaching_minutes} min, {QUESTION_MINUTES} min questions; "
+                           "the exercise is for later"))
+    # each break goes to the chapter boundary nearest its place in the day (never two in a row)
+    t = SETUP_MINUTES + TOUR_MINUTES
+    todo = sorted(breaks)
+    placed = []
+    for i, b in enumerate(blocks):
+        if todo and i > 0 and placed and placed[-1][1] != "Break" and placed[-1][1] != "Lunch":
+            target = todo[0][0] * budget
+            if abs(t - target) <= abs(t + b[0] - target) or i == len(blocks) - 1:
+                _, minutes, what = todo.pop(0)
+                placed.append((minutes, what, ""))
+                t += minutes
+        placed.append(b)
+        t += b[0]
+    for _, minutes, what in todo:          # fewer chapters than breaks: the rest before the wrap-up
+        placed.append((minutes, what, ""))
+    items += placed + [(wrap_up, "Wrap-up: questions, what to take home",
+                        "the cheat-sheet; the exercises left for later")]
     slots, t = [], 0
     for minutes, what, note in items:
         slots.append(Slot(t, minutes, what, note))
@@ -222,8 +255,10 @@ def agenda_markdown(budget: int) -> str:
     rows = ["| start | min | what | how |", "|---|---|---|---|"]
     for s in slots:
         rows.append(f"| {s.start // 60}:{s.start % 60:02d} | {s.minutes} | {s.what} | {s.note} |")
-    rows += ["", f"Adds up to **{total} of {budget} minutes** (chapter and exercise minutes from "
-             f"`exercises/catalogue.toml`)."]
+    rows += ["", f"Adds up to **{total} of {budget} minutes** — all of them **estimates** until measured "
+             f"with learners: chapter and exercise minutes from `exercises/catalogue.toml` (dry runs by the "
+             f"kit's authors), set-up ({SETUP_MINUTES} min for ~30 laptops), {QUESTION_MINUTES} min of questions "
+             f"after each chapter and the breaks from `lab/docs_gen.py`."]
     if later:
         rows.append("For later (at home, or a second session): " +
                     ", ".join(f"[{e.id} · {e.title}](exercises/{e.name}.md)" for e in later) + ".")
@@ -294,6 +329,7 @@ class Op:
     tables: tuple = ("sightings_sighting",)
     setup: str = ""        # committed before `sql` runs (tests)
     measurable: bool = True  # False: can't run inside a transaction, so the test can't hold it open
+    other_locks: dict = field(default_factory=dict)   # table → its lock, where it differs from `lock`
 
 
 CHEATSHEET = [
@@ -303,13 +339,19 @@ CHEATSHEET = [
     Op("AddField NOT NULL with `default=`",
        "ALTER TABLE sightings_sighting ADD COLUMN \"flagged\" boolean DEFAULT false NOT NULL; "
        "ALTER TABLE sightings_sighting ALTER COLUMN \"flagged\" DROP DEFAULT",
-       "ACCESS EXCLUSIVE", False, "no (constant default, PostgreSQL ≥ 11)",
+       "ACCESS EXCLUSIVE", False, "no (any non-volatile default, PostgreSQL ≥ 11)",
        "old code's INSERTs leave the column out → NOT NULL violation (Django drops the database default)",
        "`db_default=` (Django ≥ 5.0), or add it nullable first · chapter 02"),
     Op("AddField with `db_default=` (constant)",
        "ALTER TABLE sightings_sighting ADD COLUMN \"flagged\" boolean DEFAULT false NOT NULL",
        "ACCESS EXCLUSIVE", False, "no", "nothing", "migrate, then deploy · chapter 02"),
-    Op("AddField with a volatile default (e.g. `db_default=Random()`)",
+    Op("AddField with a non-volatile, non-constant `db_default=` (e.g. `Now()`)",
+       "ALTER TABLE sightings_sighting ADD COLUMN \"reviewed_at\" timestamp with time zone "
+       "DEFAULT (STATEMENT_TIMESTAMP()) NOT NULL",
+       "ACCESS EXCLUSIVE", False, "no: PostgreSQL ≥ 11 evaluates any non-volatile default once, "
+       "stores it in the catalogue, and every existing row reads that value",
+       "nothing", "migrate, then deploy"),
+    Op("AddField with a volatile default (e.g. `db_default=Random()`, `gen_random_uuid()`)",
        "ALTER TABLE sightings_sighting ADD COLUMN \"luck\" double precision DEFAULT random() NOT NULL",
        "ACCESS EXCLUSIVE", True, "rewrites every row",
        "the whole table is locked while it is rewritten",
@@ -325,7 +367,8 @@ CHEATSHEET = [
     Op("AlterField, type change (`IntegerField` → `BigIntegerField`)",
        'ALTER TABLE sightings_sighting ALTER COLUMN "score" TYPE bigint USING "score"::bigint',
        "ACCESS EXCLUSIVE", True, "rewrites every row (and its indexes)",
-       "the table is locked for the whole rewrite; old code may write values the new type rejects",
+       "old code's writes still fit (every int is a bigint), but the table is locked — reads too — for the "
+       "whole rewrite; a *narrowing* change (e.g. a smaller `max_length`) also makes old code's writes fail",
        "new column + backfill + switch reads, then drop the old one"),
     Op("AlterField, `max_length` up (varchar(200) → varchar(300))",
        'ALTER TABLE sightings_sighting ALTER COLUMN "title" TYPE varchar(300)',
@@ -349,12 +392,26 @@ CHEATSHEET = [
        "SHARE UPDATE EXCLUSIVE", False, "full scan, but reads and writes go on", "nothing",
        "run it in its own migration · chapter 05",
        setup="ALTER TABLE sightings_sighting ADD CONSTRAINT score_positive CHECK (score >= 0) NOT VALID"),
-    Op("AddField `ForeignKey` (the constraint)",
+    Op("AddField `ForeignKey(null=True)` (Django 5.2's SQL)",
+       'ALTER TABLE "sightings_comment" ADD COLUMN "reply_to_id" integer NULL CONSTRAINT '
+       '"sightings_comment_reply_to_id_fe9efdf5_fk_sightings_sighting_id" REFERENCES "sightings_sighting"("id") '
+       'DEFERRABLE INITIALLY DEFERRED; SET CONSTRAINTS '
+       '"sightings_comment_reply_to_id_fe9efdf5_fk_sightings_sighting_id" IMMEDIATE; '
+       'CREATE INDEX "sightings_comment_reply_to_id_fe9efdf5" ON "sightings_comment" ("reply_to_id")',
+       "ACCESS EXCLUSIVE", False,
+       "reads the referencing table to check the new FK, then again to build its index",
+       "ADD COLUMN takes ACCESS EXCLUSIVE on the referencing table: even its SELECTs wait for both scans; "
+       "writes to the referenced table wait too (SHARE ROW EXCLUSIVE)",
+       "add it with `db_constraint=False, db_index=False` (a plain ADD COLUMN: brief); then the index with "
+       "`AddIndexConcurrently`, and the constraint `NOT VALID` + `VALIDATE CONSTRAINT` (RunSQL)",
+       tables=("sightings_comment", "sightings_sighting"),
+       other_locks={"sightings_sighting": "SHARE ROW EXCLUSIVE"}),
+    Op("AddConstraint `FOREIGN KEY` on an existing column (e.g. `db_constraint=False` → `True`)",
        "ALTER TABLE sightings_comment ADD CONSTRAINT comment_sighting_fk2 FOREIGN KEY (sighting_id) "
        "REFERENCES sightings_sighting (id)",
        "SHARE ROW EXCLUSIVE", False, "full scan of the referencing table",
-       "writes to BOTH tables wait for the scan; Django also creates the FK's index (blocking, below)",
-       "`db_constraint=False` first, or `NOT VALID` + `VALIDATE CONSTRAINT`; index concurrently",
+       "writes to BOTH tables wait for the scan (reads go on)",
+       "`NOT VALID`, then `VALIDATE CONSTRAINT` in a later migration",
        tables=("sightings_comment", "sightings_sighting")),
     Op("AddIndex", 'CREATE INDEX "sighting_location_idx" ON sightings_sighting ("location")',
        "SHARE", False, "builds the index: reads the whole table",
@@ -362,8 +419,10 @@ CHEATSHEET = [
        "`AddIndexConcurrently` in a migration with `atomic = False` · chapter 06"),
     Op("AddIndexConcurrently", 'CREATE INDEX CONCURRENTLY "sighting_location_idx" ON sightings_sighting ("location")',
        "SHARE UPDATE EXCLUSIVE", False, "two scans, writes go on",
-       "nothing (slower; a failed build leaves an INVALID index to drop)",
-       "`atomic = False` on the migration: it can't run in a transaction · chapter 06", measurable=False),
+       "nothing (slower). But a build that fails or is cancelled (`lock_timeout`, `statement_timeout`) "
+       "leaves an INVALID index, and running the migration again fails: `relation … already exists`",
+       "`atomic = False` on the migration: it can't run in a transaction. After a failed build: "
+       "`DROP INDEX CONCURRENTLY IF EXISTS …`, then migrate again · chapter 06", measurable=False),
     Op("RunPython / RunSQL `UPDATE` backfill", "UPDATE sightings_sighting SET score = score + 0",
        "ROW EXCLUSIVE", False, "touches every row; holds their row locks until commit",
        "one long transaction: row locks (and every lock the migration took) held to the end",
@@ -379,7 +438,10 @@ def cheatsheet_table() -> str:
             "what breaks with two releases live | the safe recipe |", "|---|---|---|---|---|---|---|"]
     for op in CHEATSHEET:
         sql = op.sql.replace("|", "\\|")
-        rows.append(f"| {op.django} | `{sql}` | **{op.lock}** | {'**yes**' if op.rewrite else 'no'} | "
+        lock = f"**{op.lock}**"
+        if op.other_locks:
+            lock += f" on `{op.tables[0]}`" + "".join(f"; {m} on `{t}`" for t, m in op.other_locks.items())
+        rows.append(f"| {op.django} | `{sql}` | {lock} | {'**yes**' if op.rewrite else 'no'} | "
                     f"{op.scan} | {op.breaks} | {op.recipe} |")
     return "\n".join(rows)
 
@@ -472,7 +534,7 @@ def on_files(files, config, **kw):
     for ex in catalogue():
         add(f"exercises/{ex.name}.md", exercise_page(ex, links.get(ex.id)))
     add("reference/cli.md", cli_reference())
-    from .plan import reference_markdown
+    from lab.plan import reference_markdown
     add("reference/plan.md", reference_markdown())   # from the schema lab/plan.py validates with
     add("docker.md", DOCKER_PLACEHOLDER)      # only if docs/docker.md does not exist
     return files

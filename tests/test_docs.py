@@ -99,7 +99,7 @@ def test_cli_reference_covers_every_subcommand_and_option():
                 assert opt in ref, f"{full} {opt}"
 
 
-@pytest.mark.parametrize("budget", [180, 90])
+@pytest.mark.parametrize("budget", [180, 90, docs_gen.FULL_DAY])
 def test_agendas_add_up_from_the_catalogue_within_budget(budget):
     slots, later = docs_gen.plan_agenda(budget)
     total = sum(s.minutes for s in slots)
@@ -107,16 +107,31 @@ def test_agendas_add_up_from_the_catalogue_within_budget(budget):
     assert total >= budget - 30, "an agenda should use its time"
     for a, b in zip(slots, slots[1:]):
         assert b.start == a.start + a.minutes
+    assert slots[0].minutes >= 20 and "set-up" in slots[0].what, "~30 laptops need real set-up time"
     by_title = {f"{e.id} · {e.title}": e for e in catalogue()}
     full = [by_title[s.what] for s in slots if s.what in by_title]
+    demos = [by_title[s.what.removesuffix(" (demo)")] for s in slots if s.what.endswith(" (demo)")]
     for s in slots:
         if s.what in by_title:
             e = by_title[s.what]
-            assert s.minutes == e.teaching_minutes + e.minutes
-    assert [e.id for e in full][:2] == ["01", "02"], "the first two chapters are in every agenda"
+            assert s.minutes == e.teaching_minutes + e.minutes + docs_gen.QUESTION_MINUTES, "slack for questions"
+        elif s.what.endswith(" (demo)"):
+            e = by_title[s.what.removesuffix(" (demo)")]
+            assert s.minutes == e.teaching_minutes + docs_gen.QUESTION_MINUTES
+    covered = [e.id for e in full + demos]
+    assert full and full[0].id == "01" and {"01", "02"} <= set(covered), "01 and 02 are in every agenda"
+    if budget >= 180:
+        assert "09" in [e.id for e in full], "the rollback chapter is a main point: hands-on in 3 hours"
+        assert any(s.what == "Break" for s in slots)
+    if budget >= docs_gen.FULL_DAY:
+        assert sorted(covered) == sorted(e.id for e in catalogue()), "a full day covers every chapter"
+        assert any(s.what == "Lunch" for s in slots)
     assert {e.id for e in later}.isdisjoint({e.id for e in full})
+    for a, b in zip(slots, slots[1:]):
+        assert not (a.what in ("Break", "Lunch") and b.what in ("Break", "Lunch")), "two pauses in a row"
     md = docs_gen.agenda_markdown(budget)
     assert f"{total} of {budget} minutes" in md
+    assert "estimates" in md, "minutes are estimates until measured with learners"
 
 
 # ---------------------------------------------------------------- cheat-sheet vs PostgreSQL
@@ -128,38 +143,198 @@ NAME = {"AccessShareLock": "ACCESS SHARE", "RowShareLock": "ROW SHARE", "RowExcl
         "AccessExclusiveLock": "ACCESS EXCLUSIVE"}
 
 
-def test_cheatsheet_locks_and_rewrites_are_what_postgresql_does():
+@pytest.fixture(scope="module")
+def pg_lab():
+    """One real lab (PostgreSQL 18) for the tests that check the docs' claims about PostgreSQL."""
+    with fresh_lab() as lab:
+        yield lab
+
+
+def test_cheatsheet_locks_and_rewrites_are_what_postgresql_does(pg_lab):
     """Each statement runs in a transaction on a real lab database; while it is open, pg_locks shows
     the strongest lock it holds on each table, and pg_class whether the table got a new file."""
     wrong = []
-    with fresh_lab() as lab:
-        for op in docs_gen.CHEATSHEET:
-            if not op.measurable:
-                continue
-            with lab.db.connect(dbname=lab.db.db_name) as conn:
-                if op.setup:
-                    conn.execute(op.setup)
-                oids = {t: conn.execute("select oid, relfilenode from pg_class where relname = %s", (t,)).fetchone()
-                        for t in op.tables}
-                try:
-                    with conn.transaction():
-                        conn.execute(op.sql)
-                        for t, (oid, filenode) in oids.items():
-                            modes = [m for (m,) in conn.execute(
-                                "select mode from pg_locks where relation = %s and pid = pg_backend_pid()", (oid,))]
-                            strongest = NAME[max(modes, key=RANK.index)] if modes else "none"
-                            if strongest != op.lock:
-                                wrong.append(f"{op.django}: {t} gets {strongest}, the cheat-sheet says {op.lock}")
-                            now = conn.execute("select relfilenode from pg_class where oid = %s", (oid,)).fetchone()
-                            rewritten = bool(now) and now[0] != filenode
-                            if t == op.tables[0] and rewritten != op.rewrite:
-                                wrong.append(f"{op.django}: rewrite is {rewritten}, the cheat-sheet says {op.rewrite}")
-                        raise psycopg.Rollback()
-                except psycopg.Rollback:
-                    pass
+    lab = pg_lab
+    for op in docs_gen.CHEATSHEET:
+        if not op.measurable:
+            continue
+        with lab.db.connect(dbname=lab.db.db_name) as conn:
             if op.setup:
-                lab.db.restore_baseline()
+                conn.execute(op.setup)
+            oids = {t: conn.execute("select oid, relfilenode from pg_class where relname = %s", (t,)).fetchone()
+                    for t in op.tables}
+            try:
+                with conn.transaction():
+                    conn.execute(op.sql)
+                    for t, (oid, filenode) in oids.items():
+                        modes = [m for (m,) in conn.execute(
+                            "select mode from pg_locks where relation = %s and pid = pg_backend_pid()", (oid,))]
+                        strongest = NAME[max(modes, key=RANK.index)] if modes else "none"
+                        expected = op.other_locks.get(t, op.lock)
+                        if strongest != expected:
+                            wrong.append(f"{op.django}: {t} gets {strongest}, the cheat-sheet says {expected}")
+                        now = conn.execute("select relfilenode from pg_class where oid = %s", (oid,)).fetchone()
+                        rewritten = bool(now) and now[0] != filenode
+                        if t == op.tables[0] and rewritten != op.rewrite:
+                            wrong.append(f"{op.django}: rewrite is {rewritten}, the cheat-sheet says {op.rewrite}")
+                    raise psycopg.Rollback()
+            except psycopg.Rollback:
+                pass
+        if op.setup:
+            lab.db.restore_baseline()
     assert not wrong, "\n".join(wrong)
+
+
+# ---------------------------------------------------------------- the chapters' claims vs PostgreSQL
+# Each test below checks one sentence the chapters, hints and cheat-sheet rely on, on the lab's
+# PostgreSQL 18 (issue 10's correctness pass).
+def _db(lab):
+    return lab.db.connect(dbname=lab.db.db_name)
+
+
+def test_plain_set_outlives_its_transaction_and_set_local_does_not(pg_lab):
+    """A RunSQL("SET lock_timeout …") in an atomic migration lasts for the rest of the `migrate`
+    run (the session); SET LOCAL ends with the migration's transaction, and does nothing outside
+    one (a migration with atomic = False)."""
+    with _db(pg_lab) as c:
+        with c.transaction():
+            c.execute("SET lock_timeout = '500ms'")
+        assert c.execute("SHOW lock_timeout").fetchone()[0] == "500ms", "plain SET should outlive its transaction"
+        c.execute("RESET lock_timeout")
+        with c.transaction():
+            c.execute("SET LOCAL lock_timeout = '500ms'")
+            assert c.execute("SHOW lock_timeout").fetchone()[0] == "500ms"
+        assert c.execute("SHOW lock_timeout").fetchone()[0] == "0", "SET LOCAL should end with its transaction"
+        warnings = []
+        c.add_notice_handler(lambda d: warnings.append(d.message_primary))
+        c.execute("SET LOCAL lock_timeout = '500ms'")             # autocommit: no transaction block
+        assert c.execute("SHOW lock_timeout").fetchone()[0] == "0", "SET LOCAL outside a transaction does nothing"
+        assert any("transaction blocks" in w for w in warnings), warnings
+
+
+def test_statement_timeout_counts_the_time_spent_waiting_for_a_lock(pg_lab):
+    import time
+    with _db(pg_lab) as report, _db(pg_lab) as migration:
+        with report.transaction():
+            report.execute("select count(*) from sightings_sighting")       # holds ACCESS SHARE
+            migration.execute("SET statement_timeout = '300ms'")
+            t0 = time.monotonic()
+            with pytest.raises(psycopg.errors.QueryCanceled, match="statement timeout"):
+                migration.execute('ALTER TABLE sightings_sighting ADD COLUMN "note" text NULL')
+            assert time.monotonic() - t0 < 5, "the ALTER never ran: all of its 300 ms went on waiting"
+        assert migration.execute("SHOW lock_timeout").fetchone()[0] == "0", "no lock_timeout was involved"
+
+
+def test_addfield_foreignkey_row_is_the_sql_django_runs(pg_lab):
+    """The cheat-sheet's AddField(ForeignKey) row is what Django itself generates (and the cheat-sheet
+    test above measures its locks: ACCESS EXCLUSIVE on the referencing table)."""
+    row = next(op for op in docs_gen.CHEATSHEET if op.django.startswith("AddField `ForeignKey"))
+    assert row.lock == "ACCESS EXCLUSIVE" and "ADD COLUMN" in row.sql and "REFERENCES" in row.sql
+    from urllib.parse import urlsplit
+    u = urlsplit(pg_lab.db.url())
+    script = """
+import sys, django
+from django.conf import settings
+settings.configure(DATABASES={"default": {"ENGINE": "django.db.backends.postgresql", "NAME": sys.argv[1],
+    "USER": sys.argv[2], "PASSWORD": sys.argv[3], "HOST": sys.argv[4], "PORT": sys.argv[5]}}, INSTALLED_APPS=[])
+django.setup()
+from django.db import connection, models
+class Sighting(models.Model):
+    class Meta: app_label = "sightings"; db_table = "sightings_sighting"
+class Comment(models.Model):
+    class Meta: app_label = "sightings"; db_table = "sightings_comment"
+fk = models.ForeignKey(Sighting, models.CASCADE, null=True, related_name="+")
+fk.set_attributes_from_name("reply_to")
+fk.model = Comment
+with connection.schema_editor(collect_sql=True) as editor:
+    editor.add_field(Comment, fk)
+print(" ".join(editor.collected_sql))
+"""
+    r = subprocess.run([sys.executable, "-c", script, pg_lab.db.db_name, u.username, u.password or "",
+                        u.hostname, str(u.port)], capture_output=True, text=True, timeout=60)
+    assert r.returncode == 0, r.stderr
+    django_sql = r.stdout.strip().rstrip(";").replace("; ", ";").split(";")
+    assert [s.strip() for s in django_sql] == [s.strip() for s in row.sql.split(";")], r.stdout
+
+
+def test_a_cancelled_create_index_concurrently_leaves_an_invalid_index(pg_lab):
+    """lock_timeout cancels CREATE INDEX CONCURRENTLY while it waits for a writer's transaction; the
+    index stays behind, INVALID; the same statement again (a retried AddIndexConcurrently) fails;
+    DROP INDEX CONCURRENTLY IF EXISTS, then the build again, is the recovery chapter 06 teaches."""
+    cic = 'CREATE INDEX CONCURRENTLY "sighting_location_idx" ON "sightings_sighting" ("location")'
+    valid = ("select i.indisvalid from pg_index i join pg_class c on c.oid = i.indexrelid "
+             "where c.relname = 'sighting_location_idx'")
+    with _db(pg_lab) as writer, _db(pg_lab) as migration:
+        try:
+            with writer.transaction():
+                writer.execute("update sightings_sighting set score = score "
+                               "where id = (select min(id) from sightings_sighting)")
+                migration.execute("SET lock_timeout = '300ms'")
+                with pytest.raises(psycopg.errors.LockNotAvailable, match="lock timeout"):
+                    migration.execute(cic)
+            assert migration.execute(valid).fetchall() == [(False,)], "an INVALID index should be left behind"
+            with pytest.raises(psycopg.errors.DuplicateTable, match="already exists"):
+                migration.execute(cic)
+            migration.execute('DROP INDEX CONCURRENTLY IF EXISTS "sighting_location_idx"')
+            migration.execute(cic)
+            assert migration.execute(valid).fetchall() == [(True,)]
+        finally:
+            migration.execute("RESET lock_timeout")
+            migration.execute('DROP INDEX CONCURRENTLY IF EXISTS "sighting_location_idx"')
+
+
+def test_int_to_bigint_still_accepts_what_old_code_writes(pg_lab):
+    """The type-change row: int → bigint rewrites the table, but every value the old code can write
+    still fits; a narrowing change is what rejects old writes."""
+    insert = ("insert into sightings_sighting (title, description, location, sighted_at, reporter, score, created_at) "
+              "select %s, description, location, sighted_at, reporter, %s, created_at from sightings_sighting limit 1")
+    with _db(pg_lab) as c:
+        try:
+            with c.transaction():
+                c.execute('ALTER TABLE sightings_sighting ALTER COLUMN "score" TYPE bigint USING "score"::bigint')
+                c.execute(insert, ("max int", 2**31 - 1))
+                raise psycopg.Rollback()
+        except psycopg.Rollback:
+            pass
+        with pytest.raises(psycopg.errors.StringDataRightTruncation):
+            with c.transaction():
+                c.execute('ALTER TABLE sightings_sighting ALTER COLUMN "title" TYPE varchar(10) USING left(title, 10)')
+                c.execute(insert, ("a title longer than ten", 1))
+
+
+def test_manifest_static_files_storage_is_opt_in():
+    """Chapter 01: hashed names come from ManifestStaticFilesStorage, which a project opts into;
+    Django's default is StaticFilesStorage (no hashes). The Bigfoot app opts in."""
+    from django.conf import global_settings
+    assert global_settings.STORAGES["staticfiles"]["BACKEND"] == "django.contrib.staticfiles.storage.StaticFilesStorage"
+    assert "ManifestStaticFilesStorage" in (KIT / "bigfoot_app" / "bigfoot" / "settings.py").read_text()
+
+
+# Sentences the correctness pass removed; they must not come back (notebooks, docs, hints, READMEs).
+WRONG_CLAIMS = [
+    "In production Django uses `ManifestStaticFilesStorage`",      # it is opt-in
+    "it stays for the transaction",                                 # a plain SET stays for the session
+    "mermaid script from the web",                                  # the site ships mermaid
+    "old code may write values the new type rejects",               # not for int → bigint
+    "a column with a constant default only records",                # any non-volatile default
+    "statement that runs too long rather than waits too long",      # statement_timeout counts waits
+]
+
+
+def test_corrected_claims_do_not_come_back():
+    files = ([*KIT.glob("notebooks/*.ipynb"), *KIT.glob("docs/*.md"), KIT / "exercises" / "catalogue.toml",
+              *KIT.glob("exercises/*/README.md"), *KIT.glob("solutions/*/README.md"), KIT / "lab" / "docs_gen.py"])
+    found = [f"{f.relative_to(KIT)}: {claim}" for f in files for claim in WRONG_CLAIMS if claim in f.read_text()]
+    assert not found, "\n".join(found)
+
+
+def test_mermaid_is_served_by_the_site_itself(site):
+    """The instructor guide says the diagrams work offline: the pages that draw one load a local mermaid."""
+    scripts = list((site / "js").glob("mermaid-*.min.js"))
+    assert scripts, "mermaid is not in the built site"
+    page = (site / "cheatsheet" / "index.html").read_text()
+    assert 'class="mermaid"' in page
+    assert re.search(r'<script src="\.\./js/mermaid-[0-9.]+\.min\.js"', page), "the cheat-sheet doesn't load the local mermaid"
 
 
 def test_site_loads_nothing_from_the_internet(site):
