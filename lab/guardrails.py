@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -35,6 +36,12 @@ SQUAWK_EXCLUDE = {
     "prefer-robust-stmts": "Django doesn't write IF NOT EXISTS; a failed migration is rolled back or retried by Django",
     "require-statement-timeout": "a statement_timeout would cut a long CREATE INDEX CONCURRENTLY short",
 }
+
+SQUAWK_IGNORE = re.compile(r"squawk-ignore", re.I)
+TRANSACTION_SCOPED = re.compile(r"(?is)^\s*(--[^\n]*\n\s*)*set\s+local\b|set_config\s*\([^)]*,\s*true\s*\)")
+# squawk's configuration is the check's: an explicit file (a .squawk.toml in the working folder or
+# any folder above it would otherwise be read) and the rules left out on the command line.
+SQUAWK_CONFIG = "# the check's own squawk configuration: nothing excluded here (see SQUAWK_EXCLUDE)\n"
 
 LINT_SETTINGS = '''\
 from bigfoot.settings import *  # noqa: F401,F403 - the release's own settings...
@@ -53,13 +60,19 @@ try:
         call_command("lintmigrations", "sightings", "--warnings-as-errors", "--no-cache")
 except SystemExit as e:
     code = e.code or 0
-sql = {}
+from django.db import connection
+from django.db.migrations.loader import MigrationLoader
+loader = MigrationLoader(connection, ignore_no_migrations=True)
+sql, errors, atomic = {}, {}, {}
 for name in sys.argv[1:]:
+    m = loader.disk_migrations.get(("sightings", name))
+    atomic[name] = bool(getattr(m, "atomic", True))
     try:
         sql[name] = call_command("sqlmigrate", "sightings", name)
-    except Exception as e:  # noqa: BLE001
+    except Exception as e:  # noqa: BLE001 - reported: a migration squawk can't read is not a clean one
         sql[name] = None
-print(json.dumps({"lint": out.getvalue(), "code": code, "sql": sql}))
+        errors[name] = f"{type(e).__name__}: {e}"
+print(json.dumps({"lint": out.getvalue(), "code": code, "sql": sql, "errors": errors, "atomic": atomic}))
 '''
 
 
@@ -91,6 +104,8 @@ class GuardrailReport:
     squawk: list[SquawkIssue]
     new_migrations: list[str]
     sql: dict[str, str | None] = field(default_factory=dict)   # sqlmigrate of each new migration
+    sql_errors: dict[str, str] = field(default_factory=dict)   # why sqlmigrate failed, per migration
+    atomic: dict[str, bool] = field(default_factory=dict)      # each new migration's Migration.atomic
 
     @property
     def linter_failed(self) -> bool:
@@ -98,8 +113,26 @@ class GuardrailReport:
 
     @property
     def ignored(self) -> list[str]:
-        return [m for m, r in self.linter.items() if r.status.startswith("IGNORE") and m.split(".")[1] in
-                self.new_migrations]
+        """New migrations the linter didn't judge: IGNOREd (IgnoreMigration), or absent from its output."""
+        judged = {m.split(".", 1)[1]: r for m, r in self.linter.items() if m.startswith("sightings.")}
+        return [f"sightings.{n}" for n in self.new_migrations
+                if n not in judged or judged[n].status.startswith("IGNORE")]
+
+    @property
+    def squawk_ignored(self) -> list[str]:
+        """New migrations whose SQL carries a squawk ignore comment (`-- squawk-ignore ...`)."""
+        return [f"sightings.{n}" for n, sql in self.sql.items() if sql and SQUAWK_IGNORE.search(sql)]
+
+    @property
+    def no_effect(self) -> list[tuple[str, str]]:
+        """(migration, statement): transaction-scoped settings in a migration that runs outside a
+        transaction (`atomic = False`): PostgreSQL warns and ignores them, so they guard nothing."""
+        out = []
+        for n, sql in self.sql.items():
+            if sql and not self.atomic.get(n, True):
+                out += [(f"sightings.{n}", " ".join(st.split())) for st in sql.split(";")
+                        if TRANSACTION_SCOPED.search(st)]
+        return out
 
 
 def new_migrations(release_src: Path, base: Path = APP_SOURCE) -> list[str]:
@@ -125,25 +158,36 @@ def parse_linter(output: str) -> dict[str, LintResult]:
 
 
 def run_squawk(sql_by_migration: dict[str, str | None], pg_version: str = "18") -> list[SquawkIssue]:
+    """squawk on each migration's SQL. Never an empty verdict by accident: a migration without SQL
+    (sqlmigrate failed) is an error, and so are no output or an exit code that disagrees with it."""
     exe = shutil.which("squawk", path=str(Path(sys.executable).parent)) or shutil.which("squawk")
     if not exe:
         raise RuntimeError("squawk is not installed (pip install squawk-cli; it is in requirements.txt)")
+    missing = [name for name, sql in sql_by_migration.items() if sql is None]
+    if missing:
+        raise RuntimeError(f"no SQL to lint for {', '.join(missing)} (sqlmigrate failed)")
     issues: list[SquawkIssue] = []
     with tempfile.TemporaryDirectory(prefix="squawk-") as tmp:
         files = {}
         for name, sql in sql_by_migration.items():
-            if sql:
-                f = Path(tmp) / f"{name}.sql"
-                f.write_text(sql)
-                files[str(f)] = (name, sql.splitlines())
+            if sql.strip():
+                (Path(tmp) / f"{name}.sql").write_text(sql)
+                files[f"{name}.sql"] = (name, sql.splitlines())
         if not files:
             return []
-        r = subprocess.run([exe, "--reporter", "json", "--pg-version", pg_version,
-                            "--exclude", ",".join(SQUAWK_EXCLUDE), *files], capture_output=True, text=True)
+        (Path(tmp) / "squawk.toml").write_text(SQUAWK_CONFIG)
+        env = {k: v for k, v in os.environ.items() if not k.upper().startswith("SQUAWK")}
+        r = subprocess.run([exe, "--config", "squawk.toml", "--reporter", "json", "--pg-version", pg_version,
+                            "--exclude", ",".join(SQUAWK_EXCLUDE), *files], capture_output=True, text=True,
+                           cwd=tmp, env=env, stdin=subprocess.DEVNULL)
         try:
-            found = json.loads(r.stdout or "[]")
+            found = json.loads(r.stdout)
         except json.JSONDecodeError:
-            raise RuntimeError(f"squawk said: {(r.stderr or r.stdout).strip()[-300:]}") from None
+            raise RuntimeError(f"squawk (exit {r.returncode}) said: "
+                               f"{(r.stderr or r.stdout).strip()[-300:] or 'nothing'}") from None
+        if not isinstance(found, list) or (r.returncode != 0) != bool(found):
+            raise RuntimeError(f"squawk's exit code {r.returncode} disagrees with its report ({len(found)} issues): "
+                               f"{r.stderr.strip()[-300:]}")
         for v in found:
             name, lines = files.get(v.get("file"), (v.get("file"), []))
             line = int(v.get("line", 0))
@@ -160,7 +204,9 @@ def lint_release(lab, release: str) -> GuardrailReport:
         (Path(tmp) / "lab_lint_settings.py").write_text(LINT_SETTINGS)
         env = build_env(rel.static, DATABASE_URL=lab.db.url(), DJANGO_SETTINGS_MODULE="lab_lint_settings",
                         PYTHONPATH=os.pathsep.join([tmp, str(rel.src)]))
-        r = subprocess.run([sys.executable, "-c", LINT_SCRIPT, *names], cwd=rel.src, env=env, text=True,
+        # cwd: the check's folder, not the release's: the linter reads setup.cfg, tox.ini, pyproject.toml
+        # and .django_migration_linter.cfg from its working folder, and the release's must not count.
+        r = subprocess.run([sys.executable, "-c", LINT_SCRIPT, *names], cwd=tmp, env=env, text=True,
                            capture_output=True, stdin=subprocess.DEVNULL)
     try:
         data = json.loads(r.stdout.strip().splitlines()[-1])
@@ -169,8 +215,10 @@ def lint_release(lab, release: str) -> GuardrailReport:
         from .procs import last_error_line
         raise LabError(f"the linter could not run on release {release}: "
                        f"{last_error_line(r.stderr) or r.stderr.strip()[-300:]}") from None
+    sql = data["sql"]
+    lintable = {n: q for n, q in sql.items() if q is not None}
     return GuardrailReport(release, parse_linter(data["lint"]), int(data["code"] or 0), data["lint"],
-                           run_squawk(data["sql"]), names, data["sql"])
+                           run_squawk(lintable), names, sql, data.get("errors", {}), data.get("atomic", {}))
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -194,7 +242,15 @@ def main(argv: list[str] | None = None) -> int:
         print(f"  {issue.migration}, line {issue.line}: {issue}")
     if not report.squawk:
         print("  no issues")
-    return 1 if report.linter_failed or report.squawk or report.ignored else 0
+    for name, err in report.sql_errors.items():
+        print(f"  {name}: sqlmigrate failed, so squawk could not read it: {err}")
+    for name in report.squawk_ignored:
+        print(f"  {name}: its SQL silences squawk with an ignore comment")
+    for name, stmt in report.no_effect:
+        print(f"  {name}: `{stmt}` does nothing: the migration is not atomic, so there is no transaction")
+    bad = (report.linter_failed or report.squawk or report.ignored or report.sql_errors or report.squawk_ignored
+           or report.no_effect)
+    return 1 if bad else 0
 
 
 if __name__ == "__main__":

@@ -77,6 +77,9 @@ class LockWatch:
         self.max_queue = 0          # most statements waiting on the table in one sample
         self.samples = 0
         self.failures = 0           # samples that raised (the last exception is kept)
+        self.max_gap = 0.0          # longest time between two successful samples (or the start/end)
+        self.slowest_sample = 0.0   # the longest one sample took
+        self._last_ok: float | None = None
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._error: Exception | None = None
@@ -99,12 +102,20 @@ class LockWatch:
         return False
 
     def _loop(self) -> None:
+        self._last_ok = time.monotonic()
         while not self._stop.is_set():
+            t = time.monotonic()
             try:
                 self.sample()
+                done = time.monotonic()
+                self.slowest_sample = max(self.slowest_sample, done - t)
+                self.max_gap = max(self.max_gap, done - self._last_ok)
+                self._last_ok = done
             except Exception as e:  # noqa: BLE001 - a watch must never break the check it watches
                 self._error, self.failures = e, self.failures + 1
             self._stop.wait(self.interval)
+        if self._last_ok is not None:   # blind at the end counts too
+            self.max_gap = max(self.max_gap, time.monotonic() - self._last_ok - self.interval)
 
     def sample(self) -> None:
         rows = self._conn.execute(SAMPLE, (self.table,)).fetchall()
@@ -140,10 +151,20 @@ class LockWatch:
 
     @property
     def error(self) -> Exception | None:
-        """Why sampling stopped, if it did (a check must not trust a watch that saw nothing)."""
+        """Why the watch can't be trusted, if it can't: it took no sample, a sample failed, or it was
+        blind for a stretch (a check must not pass on a watch that barely sampled). The bar is the
+        watch's own: the longest gap between two samples may be a few intervals plus the slowest
+        sample it took, never a stretch where a lock wait could hide unseen."""
         if not self.samples:
             return self._error or RuntimeError("no sample was taken")
-        return self._error if self.failures * 10 > self.samples + self.failures else None
+        if self.failures:
+            return RuntimeError(f"{self.failures} of {self.samples + self.failures} samples failed; "
+                                f"the last one: {self._error}")
+        allowed = max(10 * self.interval, 4 * self.slowest_sample, 1.0)
+        if self.max_gap > allowed:
+            return RuntimeError(f"the watch took no sample for {self.max_gap:.1f} s (at most {allowed:.1f} s "
+                                f"may pass between two samples)")
+        return None
 
     def holder(self, pid: int) -> Holder | None:
         return self.holders.get(pid)
@@ -170,8 +191,11 @@ class SlowReport:
     """
 
     def __init__(self, lab, table: str, hold_after_waiter: float = 5.0, max_seconds: float = 20.0,
-                 name: str = "slow report"):
+                 name: str = "slow report", waiter_seen=None):
+        """`waiter_seen()`, if given, is asked too: True once someone gave up waiting for a lock behind
+        the report (a migration whose lock_timeout fired between two looks at pg_locks)."""
         self.lab, self.table, self.name = lab, table, name
+        self.waiter_seen = waiter_seen
         self.hold_after_waiter, self.max_seconds = hold_after_waiter, max_seconds
         self.held = threading.Event()
         self._stop = threading.Event()
@@ -186,6 +210,11 @@ class SlowReport:
         if self.started is None:
             return 0.0
         return (self.ended or time.monotonic()) - self.started
+
+    @property
+    def alive(self) -> bool:
+        """Still holding its lock (or about to)."""
+        return self._thread is not None and self._thread.is_alive() and self.ended is None
 
     def __enter__(self) -> "SlowReport":
         self._thread = threading.Thread(target=self._run, daemon=True, name="slow-report")
@@ -227,7 +256,7 @@ class SlowReport:
                         blocked = watcher.execute(
                             "select count(*) from pg_locks l where l.locktype = 'relation' and not l.granted "
                             "and l.relation = %s::regclass", (self.table,)).fetchone()[0]
-                        if blocked:
+                        if blocked or (self.waiter_seen is not None and self.waiter_seen()):
                             self.first_waiter_at = now
                     elif now - self.first_waiter_at >= self.hold_after_waiter:
                         break
@@ -237,3 +266,82 @@ class SlowReport:
         except Exception as e:  # noqa: BLE001
             self._error = e
             self.held.set()
+
+
+AUDIT_SCHEMA = "lab_audit"
+AUDIT_SETUP = f"""
+create schema if not exists {AUDIT_SCHEMA};
+create table if not exists {AUDIT_SCHEMA}.ddl (
+    id bigserial primary key, at timestamptz default clock_timestamp(), tag text, object text, query text,
+    locks text[], app text, in_xact_block boolean);
+create or replace function {AUDIT_SCHEMA}.log_ddl() returns event_trigger language plpgsql security definer
+set search_path = pg_catalog, pg_temp as $$
+begin
+    insert into {AUDIT_SCHEMA}.ddl (tag, object, query, locks, app, in_xact_block)
+    select c.command_tag, c.object_identity, current_query(),
+           array(select distinct r.relname || ' ' || l.mode from pg_locks l join pg_class r on r.oid = l.relation
+                 where l.pid = pg_backend_pid() and l.granted and l.locktype = 'relation'
+                   and r.relnamespace = 'public'::regnamespace and r.relkind in ('r', 'p')),
+           current_setting('application_name', true),
+           now() <> statement_timestamp()
+    from pg_event_trigger_ddl_commands() c;
+exception when others then
+    null;   -- the audit must never break the DDL it watches
+end $$;
+drop event trigger if exists lab_audit_ddl;
+create event trigger lab_audit_ddl on ddl_command_end execute function {AUDIT_SCHEMA}.log_ddl();
+"""
+
+
+@dataclass
+class DDLCommand:
+    """One DDL statement that ran while the audit was on (whoever ran it: a migration, RunPython,
+    `manage.py dbshell`), with the table locks its session held when the command ended."""
+    tag: str            # "CREATE INDEX", "ALTER TABLE"
+    object: str         # "public.sighting_search_idx"
+    query: str          # the statement the client sent (current_query())
+    locks: list[str]    # ["sightings_sighting ShareLock", ...]: relation locks held at its end
+    app: str
+
+    def holds(self, table: str, modes) -> list[str]:
+        """The modes among `modes` (pg_locks' names, "ShareLock") its session held on `table`."""
+        return [m for t, _, m in (x.partition(" ") for x in self.locks) if t == table and m in modes]
+
+
+# Lock modes that make INSERT/UPDATE/DELETE (ROW EXCLUSIVE) wait: PostgreSQL's lock conflict table.
+BLOCKS_WRITES = ("ShareLock", "ShareRowExclusiveLock", "ExclusiveLock", "AccessExclusiveLock")
+
+
+class DDLAudit:
+    """Records every DDL statement run in the lab database while it is on (a PostgreSQL event
+    trigger at ddl_command_end): what ran, not what a migration file says it runs. Timing plays no
+    part: a plain CREATE INDEX is caught holding its SHARE lock however fast it was.
+
+        with DDLAudit(lab) as audit:
+            scenario.run()
+        audit.commands()      # [DDLCommand, ...] in the order they ran
+    """
+
+    def __init__(self, lab):
+        self.lab = lab
+        self._commands: list[DDLCommand] | None = None
+
+    def __enter__(self) -> "DDLAudit":
+        with self.lab.db.connect(dbname=self.lab.db.db_name) as conn:
+            conn.execute(AUDIT_SETUP)
+        return self
+
+    def commands(self) -> list[DDLCommand]:
+        if self._commands is None:
+            rows = self.lab.sql(f"select tag, coalesce(object, ''), coalesce(query, ''), coalesce(locks, '{{}}'), "
+                                f"coalesce(app, '') from {AUDIT_SCHEMA}.ddl order by id")
+            self._commands = [DDLCommand(*r[:3], list(r[3]), r[4]) for r in rows]
+        return self._commands
+
+    def __exit__(self, *exc):
+        try:
+            self.commands()
+        finally:
+            with self.lab.db.connect(dbname=self.lab.db.db_name) as conn:
+                conn.execute(f"drop event trigger if exists lab_audit_ddl; drop schema if exists {AUDIT_SCHEMA} cascade")
+        return False

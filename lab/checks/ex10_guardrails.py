@@ -5,31 +5,63 @@ ship, and then really deploy with zero failed requests.
      (the linter is added to INSTALLED_APPS by the check's own settings module, not by the release);
   2. squawk on the SQL of each new migration (`manage.py sqlmigrate sightings NNNN`), minus the
      rules that only object to how Django writes SQL (lab/guardrails.py: SQUAWK_EXCLUDE);
-  3. the plan, while traffic flows; afterwards the column, its database default and the index are
-     checked in PostgreSQL, and a detail page shows the country.
+  3. the plan, while traffic flows, with every DDL statement recorded as PostgreSQL ran it (an
+     event trigger, lab.pgwatch.DDLAudit): each one must be in the SQL the linters read, so DDL
+     in RunPython (or run by hand) can't slip past them; afterwards the column, its database
+     default and the index are checked in PostgreSQL, and a detail page shows the country.
+
+The guardrails can't be silenced: the linters run with the check's configuration only (not the
+release's setup.cfg/pyproject.toml/.squawk.toml), an IgnoreMigration or a squawk-ignore comment is
+a failure, a migration whose SQL can't be printed is a failure, and a transaction-scoped setting
+(SET LOCAL) in a migration with `atomic = False` is one too: it does nothing there.
 """
 from pathlib import Path
 
-from lab.exercises import CheckFailed, Scenario
-from lab.guardrails import lint_release
+from lab.exercises import CheckFailed, Kind, Scenario
+from lab.guardrails import lint_release, run_squawk
+from lab.pgwatch import DDLAudit
 
 TABLE = "sightings_sighting"
 INDEX = "sighting_country_idx"
 CI = "`lintmigrations sightings --warnings-as-errors`"
 
 
-def gate(s: Scenario, release: str, log=None) -> None:
+def gate(s: Scenario, release: str, log=None) -> dict[str, str | None]:
+    """Lint one release as CI does; returns the SQL of its new migrations (what the linters read)."""
     report = lint_release(s.lab, release)
     if log:
         log(report.linter_output.rstrip())
         for issue in report.squawk:
             log(f"squawk {issue.migration}: {issue}")
+    if report.sql_errors:
+        name, err = next(iter(report.sql_errors.items()))
+        raise CheckFailed(
+            Kind.MIGRATIONS_BROKEN,
+            f"release {release}: `manage.py sqlmigrate sightings {name}` fails ({err}), so squawk can't read what "
+            f"the migration would run: a migration the guardrails can't read doesn't pass them",
+            f"run `lab manage {release} sqlmigrate sightings {name}` and read the error")
     if report.ignored:
         raise CheckFailed(
-            "linter ignored",
+            Kind.LINTER_IGNORED,
             f"release {release}: django-migration-linter skipped {', '.join(report.ignored)} (IgnoreMigration): "
             f"the guardrail was switched off, not passed",
             "remove the IgnoreMigration operation and change the migration until the linter is happy")
+    if report.squawk_ignored:
+        raise CheckFailed(
+            Kind.LINTER_IGNORED,
+            f"release {release}: the SQL of {', '.join(report.squawk_ignored)} carries a squawk-ignore comment: "
+            f"the guardrail was switched off, not passed",
+            "remove the comment and change the migration until squawk is happy (its rules: "
+            "https://squawkhq.com/docs/rules)")
+    if report.no_effect:
+        name, stmt = report.no_effect[0]
+        raise CheckFailed(
+            Kind.GUARDRAIL_DODGED,
+            f"release {release}: {name} runs `{stmt}`, but the migration has `atomic = False`: outside a "
+            f"transaction a transaction-scoped setting does nothing (PostgreSQL only warns), so the statements "
+            f"after it run unguarded, though squawk is satisfied",
+            "in a migration without a transaction, a setting must last for the session (exercise 07)")
+
     if report.linter_failed:
         flagged = [r for r in report.linter.values() if not r.status.startswith(("OK", "IGNORE"))]
         what = "; ".join(f"{r.migration}: {', '.join(r.messages) or r.status}" for r in flagged)
@@ -50,13 +82,37 @@ def gate(s: Scenario, release: str, log=None) -> None:
             + "; ".join(f"{i.migration}: {i.message} [{i.rule}] at `{i.statement}`" for i in report.squawk),
             "see `manage.py sqlmigrate sightings NNNN` for the SQL squawk reads; each rule is explained at "
             "https://squawkhq.com/docs/rules (require-lock-timeout: exercise 07)")
+    return report.sql
+
+
+def expect_ddl_linted(audit: DDLAudit, linted_sql: dict[str, dict[str, str | None]]) -> None:
+    """Every DDL statement that ran during the plan must be one the linters read (in the SQL that
+    `sqlmigrate` prints for the plan's releases): DDL from RunPython, or run by hand, was never linted."""
+    linted = " ".join(" ".join(q.split()) for sql in linted_sql.values() for q in sql.values() if q)
+    hidden = [c for c in audit.commands() if " ".join(c.query.split()).rstrip(";") not in linted]
+    if hidden:
+        c = hidden[0]
+        stmt = " ".join(c.query.split())
+        try:
+            issues = run_squawk({"hidden": stmt + ";"})
+        except RuntimeError:
+            issues = []
+        said = ("; squawk would have said: " + "; ".join(f"{i.message} [{i.rule}]" for i in issues)) if issues else ""
+        raise CheckFailed(
+            Kind.GUARDRAIL_DODGED,
+            f"during the deploy PostgreSQL ran `{stmt[:160]}` ({c.tag} {c.object}), which is in no migration's SQL "
+            f"that the linters read (`manage.py sqlmigrate`): DDL in RunPython, or run by hand, passes every "
+            f"guardrail unseen{said}",
+            "schema changes belong in schema operations (AddIndexConcurrently, AddField, RunSQL) where "
+            "sqlmigrate prints them and the linters read them")
 
 
 def check(work_dir: Path, log=None) -> Scenario:
     with Scenario(work_dir, log=log) as s:
-        for release in s.plan.releases:
-            gate(s, release, log)
-        s.run()
+        linted = {release: gate(s, release, log) for release in s.plan.releases}
+        with DDLAudit(s.lab) as audit:
+            s.run()
+        expect_ddl_linted(audit, linted)
         s.expect_no_failed_requests()
 
         col = s.columns(TABLE).get("country")
