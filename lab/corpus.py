@@ -92,7 +92,7 @@ def edit(ex: ExerciseInfo, name: str) -> Path:
     subprocess.run([*git, "commit", "-qm", "solution"], cwd=d, check=True)
     existing = ex.solution_folder / "wrong" / f"{name}.patch"
     if existing.exists():
-        subprocess.run(["git", "apply", "-p1", str(existing)], cwd=d, check=True)
+        subprocess.run(["git", "apply", "--unidiff-zero", "-p1", str(existing)], cwd=d, check=True)
     return d
 
 
@@ -101,8 +101,9 @@ def save(ex: ExerciseInfo, name: str, mistake: str, expect: str) -> Path:
         raise SystemExit(f"unknown failure kind {expect!r} (see lab/kinds.py)")
     d = _scratch(ex, name)
     subprocess.run(["git", "add", "-A", "-N"], cwd=d, check=True)
-    diff = subprocess.run(["git", "diff", "--no-color", "--no-ext-diff"], cwd=d, capture_output=True, text=True,
-                          check=True).stdout
+    # no context lines: a later edit of a comment in the solution doesn't break the patch
+    diff = subprocess.run(["git", "diff", "-U0", "--no-color", "--no-ext-diff"], cwd=d, capture_output=True,
+                          text=True, check=True).stdout
     if not diff.strip():
         raise SystemExit(f"{d} has no change from the solution")
     out = ex.solution_folder / "wrong" / f"{name}.patch"

@@ -367,7 +367,8 @@ class Scenario:
         """The release whose migrations the plan ran last (a migrate step, or a deploy that migrates):
         the one whose Django state the database must match at the end."""
         ran = [st["release"] for st in self.plan.steps
-               if st["action"] == "migrate" or (st["action"] == "deploy" and st.get("migrate", "before") != "skip")]
+               if st["action"] == "migrate" or (st["action"] == "deploy" and st.get("migrate", "before") != "skip")
+               or (st["action"] == "manage" and manage_command(st)[:1] == ["migrate"])]
         return ran[-1] if ran else self.lab.cfg.app["baseline_release"]
 
     def serving_releases(self) -> set[str]:
