@@ -453,12 +453,36 @@ class Scenario:
             extra = sorted(set(real) - set(m["fields"]))
             self.expect(not extra, Kind.SCHEMA_DRIFT,
                         f"{where}: the table has column(s) {', '.join(extra)} that Django's state doesn't know", look)
-            for index in m["indexes"]:
-                ok = self.lab.sql("select i.indisvalid from pg_index i join pg_class c on c.oid = i.indexrelid "
-                                  "where c.relname = %s", (index,))
+            for index, create_sql in m["indexes"].items():
+                ok = self.lab.sql("select i.indisvalid, pg_get_indexdef(i.indexrelid) from pg_index i "
+                                  "join pg_class c on c.oid = i.indexrelid where c.relname = %s", (index,))
                 self.expect(bool(ok) and ok[0][0], Kind.SCHEMA_DRIFT,
                             f"{where}: the model's index {index} is {'INVALID' if ok else 'missing'} in the database",
                             look)
+                declared = self.model_indexdef(table, create_sql)
+                self.expect(declared == ok[0][1], Kind.SCHEMA_DRIFT,
+                            f"{where}: the index {index} in the database is `{ok[0][1]}`, but the model declares "
+                            f"`{declared}`", look)
+
+    def model_indexdef(self, table: str, create_sql: str) -> str:
+        """How PostgreSQL prints an index a model declares (its `CREATE INDEX` from Django): built on
+        an empty copy of the table in a scratch schema, in a transaction that is rolled back, so
+        whatever the table's size it takes a moment, and it can be compared with pg_get_indexdef."""
+        with self.lab.db.connect(dbname=self.lab.db.db_name, autocommit=False) as conn:
+            try:
+                conn.execute("create schema lab_probe")
+                conn.execute(f"create table lab_probe.{table} (like public.{table} including defaults)")
+                conn.execute("set local search_path = lab_probe, public")
+                conn.execute(create_sql)
+                row = conn.execute("select pg_get_indexdef(i.indexrelid) from pg_index i join pg_class c "
+                                   "on c.oid = i.indexrelid where c.relnamespace = 'lab_probe'::regnamespace"
+                                   ).fetchone()
+            except Exception as e:  # noqa: BLE001 - the model's own SQL doesn't run: a verdict, not a crash
+                raise CheckFailed(Kind.SCHEMA_DRIFT, f"the model's index on {table} can't be built: {e}".strip(),
+                                  "run `lab manage RELEASE sqlmigrate sightings NNNN` and read its CREATE INDEX")
+            finally:
+                conn.rollback()
+        return row[0].replace("lab_probe.", "public.") if row else ""
 
     def migrations_sql(self, release: str, app: str = "sightings") -> dict[str, dict]:
         """What each of a release's migrations runs in the database (`sqlmigrate`, in one Django
@@ -503,10 +527,12 @@ loader = MigrationLoader(connection)
 out['disk'] = sorted(n for a, n in loader.disk_migrations if a == APP)
 out['applied'] = sorted(n for a, n in loader.applied_migrations if a == APP)
 out['models'] = {}
-for m in apps.get_app_config(APP).get_models():
-    fields = {f.column: {'name': f.name, 'null': f.null, 'db_default': getattr(f, 'db_default', NOT_PROVIDED) is not NOT_PROVIDED,
-                         'type': f.db_type(connection)} for f in m._meta.concrete_fields}
-    out['models'][m._meta.db_table] = {'fields': fields, 'indexes': [i.name for i in m._meta.indexes]}
+with connection.schema_editor(collect_sql=True) as se:
+    for m in apps.get_app_config(APP).get_models():
+        fields = {f.column: {'name': f.name, 'null': f.null, 'db_default': getattr(f, 'db_default', NOT_PROVIDED) is not NOT_PROVIDED,
+                             'type': f.db_type(connection)} for f in m._meta.concrete_fields}
+        out['models'][m._meta.db_table] = {'fields': fields,
+                                           'indexes': {i.name: str(i.create_sql(m, se)) for i in m._meta.indexes}}
 print('JSON ' + json.dumps(out))
 """
 
