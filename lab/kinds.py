@@ -50,6 +50,7 @@ class Kind(StrEnum):
     NO_BACKFILL_STEP = "no backfill step"
     NOT_BATCHED = "not batched"
     NOT_IDEMPOTENT = "not idempotent"
+    NOT_RESUMABLE = "not resumable"       # a second run skips work that is still to do
     IRREVERSIBLE = "irreversible"
     REVERSE_BROKEN = "reverse broken"
     NOT_APPLIED = "not applied"
