@@ -1,23 +1,181 @@
-"""Check for exercise 02: adding `flagged` must not break the release that is still serving."""
+"""Check for exercise 02: adding `flagged` must not break the release that is still serving.
+
+Invariants, not symptoms: every row (the seeded ones, and every sighting either release posted
+during the deploy) ends NOT NULL and unflagged; the column's database default is there because
+the release's own model and migrations say so (a default added by hand, with the migration
+`--fake`d, is gone on the next database built from the files).
+"""
+import http.client
+import re
 from pathlib import Path
+from urllib.parse import urlencode
 
-from lab.exercises import Scenario
+from lab.exercises import LOOK_AT, CheckFailed, Kind, Scenario, _describe_step, traffic_kind
+from lab.traffic import CSRF_RE, DETAIL_RE
 
+TABLE = "sightings_sighting"
+LOOK_DEFAULT = ("old code's INSERTs don't name `flagged`: only a default kept by the database fills it "
+                "(`default=` lives in Python, in the new release only)")
+
+
+def _http(port: int, method: str, path: str, body: dict | None = None, cookies: dict | None = None):
+    from lab.traffic import _Response
+    headers = {"Host": f"127.0.0.1:{port}", "User-Agent": "bigfoot-check-visitor"}
+    if cookies:
+        headers["Cookie"] = "; ".join(f"{k}={v}" for k, v in cookies.items())
+    data = None
+    if body is not None:
+        data = urlencode(body).encode()
+        headers["Content-Type"] = "application/x-www-form-urlencoded"
+    c = http.client.HTTPConnection("127.0.0.1", port, timeout=15)
+    try:
+        c.request(method, path, body=data, headers=headers)
+        r = c.getresponse()
+        return _Response(r.status, {k.lower(): v for k, v in r.getheaders()}, r.read())
+    finally:
+        c.close()
+
+
+class Visitor:
+    """One visitor, played on purpose on every live slot (straight to the slot, not through nginx) at
+    the moments a deploy breaks things: every step boundary, right after every migration and right
+    after every slot changes release. It opens the list page and a sighting, and posts a sighting.
+    What random traffic finds by luck in those windows, this finds every time."""
+
+    def __init__(self, s: Scenario):
+        self.s = s
+        self.posted = 0
+        self.visits = 0
+
+    def visit(self, when: str) -> None:
+        for sl in self.s.lab.status()["slots"]:
+            if sl["live"]:
+                self._visit_slot(sl, when)
+
+    def _visit_slot(self, sl: dict, when: str) -> None:
+        from lab.traffic import classify
+        port, who = sl["port"], f"slot {sl['slot']} ({sl['release'] or sl['deployed_release']})"
+        self.visits += 1
+
+        def expect(method, path, resp, ok=(200,)):
+            if resp.status not in ok:
+                kind, detail = classify(method, path, resp)
+                raise CheckFailed(traffic_kind(kind),
+                                  f"{when}, a visitor on {who}: {method} {path} → {resp.status}"
+                                  + (f": {detail}" if detail else "") + " (the random traffic meets this by luck; "
+                                  "the check plays it on purpose at every such moment)",
+                                  LOOK_AT.get(kind.split(" ")[0], LOOK_AT["500"]))
+
+        page = _http(port, "GET", "/")
+        expect("GET", "/", page)
+        link = DETAIL_RE.search(page.body.decode(errors="replace"))
+        if link:
+            expect("GET", link.group(1), _http(port, "GET", link.group(1)))
+        form = _http(port, "GET", "/sightings/new/")
+        expect("GET", "/sightings/new/", form)
+        token = CSRF_RE.search(form.body.decode(errors="replace"))
+        cookie = re.search(r"csrftoken=([^;]+)", form.headers.get("set-cookie", ""))
+        if not (token and cookie):
+            return   # the traffic reports a form without a token as a broken journey
+        resp = _http(port, "POST", "/sightings/new/", {
+            "csrfmiddlewaretoken": token.group(1), "title": "Check visitor: footprints at the gate",
+            "description": "Posted by the check.", "location": "Orleans, CA", "sighted_at": "2026-11-20 07:00",
+            "reporter": "check"}, {"csrftoken": cookie.group(1)})
+        expect("POST", "/sightings/new/", resp, ok=(302,))
+        self.posted += 1
+
+
+def run_plan(s: Scenario, after_change=None, before_step=None) -> Visitor:
+    """The plan under traffic, with a Visitor at every step boundary, after every migration and after
+    every slot change (`after_change(when)` runs there too). When a step fails after requests already
+    failed, those requests are the first thing that broke: report them (the step's failure is added)."""
+    visitor = Visitor(s)
+    lab = s.lab
+    migrate, replace_slot = lab.migrate, lab._replace_slot
+
+    def changed(when):
+        visitor.visit(when)
+        if after_change:
+            after_change(when)
+
+    def migrate_then_visit(release, target=None, only_if_needed=False):
+        took = migrate(release, target, only_if_needed=only_if_needed)
+        changed(f"right after release {release}'s migrations ran")
+        return took
+
+    def replace_then_visit(name, release, drain=True):
+        replace_slot(name, release, drain)
+        changed(f"right after slot {name} switched to release {release.name}")
+
+    def boundary(sc, step):
+        changed(f"before the step `{_describe_step(step)}`")
+        if before_step:
+            before_step(sc, step)
+
+    lab.migrate, lab._replace_slot = migrate_then_visit, replace_then_visit
+    try:
+        s.run(before_step=boundary)
+        changed("after the last step")
+    except CheckFailed as step_failure:
+        if step_failure.reason != Kind.TRAFFIC_GAP and s.traffic is not None and s.traffic.errors:
+            try:
+                s.expect_no_failed_requests()
+            except CheckFailed as first:
+                first.message += f"; then: {step_failure.message.split('; before that')[0]}"
+                raise first from None
+        raise
+    finally:
+        lab.migrate, lab._replace_slot = migrate, replace_slot
+    return visitor
+
+
+def posted_sightings(s: Scenario, visitor: Visitor) -> int:
+    """Sightings created during the plan: each accepted report POST (traffic or visitor) is one new row."""
+    return visitor.posted + sum(1 for r in s.traffic.records if r.journey == "report" and r.method == "POST" and r.ok)
 
 
 def check(work_dir: Path, log=None) -> Scenario:
     with Scenario(work_dir, log=log) as s:
-        s.run()
+        before = s.lab.sql(f"select count(*) from {TABLE}")[0][0]
+        visitor = run_plan(s)
         s.expect_no_failed_requests()
-        col = s.columns("sightings_sighting").get("flagged")
-        s.expect(col is not None, "column missing", "the table sightings_sighting has no column `flagged`",
+        final = s.final_release()
+        s.expect(s.serving_releases() == {final}, Kind.NOT_DEPLOYED,
+                 f"after the plan, both slots should run {final}; they run {sorted(s.serving_releases())}",
+                 "the plan must deploy its release to blue and green")
+        col = s.columns(TABLE).get("flagged")
+        s.expect(col is not None, Kind.COLUMN_MISSING, f"the table {TABLE} has no column `flagged`",
                  "release v2 must add the field and its migration")
-        s.expect(not col["nullable"], "nullable", "`flagged` is NULL-able; the task keeps it NOT NULL")
-        s.expect((col["default"] or "").startswith("false"), "no db default",
-                 f"the column has no database default (it is {col['default']!r}); old code's INSERTs need one",
-                 "look at `db_default`")
-        nulls = s.lab.sql("select count(*) from sightings_sighting where flagged is null")[0][0]
-        s.expect(nulls == 0, "nulls", f"{nulls} rows have flagged = NULL")
+        s.expect(not col["nullable"], Kind.NULLABLE, "`flagged` is NULL-able; the task keeps it NOT NULL",
+                 "a NULL-able column lets old code's INSERTs through, but leaves their rows without a value: "
+                 "what fills the column for code that doesn't know it?")
+        s.expect(bool(col["default"]), Kind.NO_DB_DEFAULT,
+                 "the column `flagged` has no database default; old code's INSERTs need one", LOOK_DEFAULT)
+        # Every row: the seeded ones and every one posted by either release during the deploy.
+        after, nulls, flagged = s.lab.sql(
+            f"select count(*), count(*) filter (where flagged is null), count(*) filter (where flagged) from {TABLE}")[0]
+        posted = posted_sightings(s, visitor)
+        s.expect(after == before + posted, Kind.DATA_LOST,
+                 f"{TABLE} had {before} rows, the traffic posted {posted} sightings during the deploy, "
+                 f"and it has {after} at the end", "a migration that adds a column must not touch the rows")
+        s.expect(nulls == 0, Kind.NULLS, f"{nulls} rows have flagged = NULL", LOOK_DEFAULT)
+        s.expect(flagged == 0, Kind.WRONG_DATA,
+                 f"{flagged} of {after} sightings are flagged at the end, but nobody flagged one: existing rows and "
+                 f"the ones the old release posted get the database default, and new sightings start unflagged",
+                 "which value does the database fill in for rows that don't name `flagged`?")
+        s.expect(col["default"].lower().startswith("false"), Kind.WRONG_DATA,
+                 f"the column's database default is {col['default']!r}: every sighting the old release posts "
+                 f"would come out flagged", "new sightings start unflagged")
+        states: dict[str, dict] = {}
+        fetch = s.release_state
+        s.release_state = lambda name, app="sightings": states.setdefault(name, fetch(name, app))
         s.expect_end_state()
+        # The database default must be the release's own (model + migrations), not SQL run by hand.
+        field = states[final]["models"][TABLE]["fields"].get("flagged")
+        s.expect(field is not None and field["db_default"], Kind.NO_DB_DEFAULT,
+                 f"the column `flagged` has a database default, but release {final}'s model and migrations don't "
+                 f"give it one: the next database built from your migrations (a new environment, a test run) has "
+                 f"no default, and the old code's INSERTs fail there",
+                 "the default must come from the migration the release ships (and the model must say the same), "
+                 "not from SQL run beside it")
         return s
-
