@@ -148,3 +148,12 @@ def table_facts(lab, table: str) -> dict:
         "select pg_size_pretty(pg_total_relation_size(c.oid)), c.relfilenode, c.reltuples::bigint "
         "from pg_class c where c.relname = %s", (table,))[0]
     return {"table": table, "size": size, "relfilenode": filenode, "rows (estimate)": rows}
+
+
+def sqlmigrate(lab, release: str, migration: str, app: str = "sightings") -> str:
+    """The SQL one of a release's migrations runs (`manage.py sqlmigrate`), to print once:
+    lab.manage() also logs a command's last lines, which would show it twice."""
+    r = lab.manage_raw(release, "sqlmigrate", app, migration)
+    if r.returncode != 0:
+        raise RuntimeError(f"sqlmigrate {app} {migration} (release {release}) failed:\n{(r.stderr or '').strip()[-2000:]}")
+    return r.stdout
