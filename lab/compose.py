@@ -129,7 +129,9 @@ class ComposeBackend:
                  runner=subprocess.run, compose_cmd: list[str] | None = None):
         self.cfg = cfg or load_config()
         self.project_dir = Path(project_dir)
-        self.env_file = self.project_dir / ".env"
+        # $LAB_COMPOSE_ENV_FILE: another .env than the kit's (make docker-check runs its own
+        # project beside a learner's, with COMPOSE_PROJECT_NAME and other ports)
+        self.env_file = Path(os.environ.get("LAB_COMPOSE_ENV_FILE") or self.project_dir / ".env")
         self.log = log or (lambda m: None)
         self._run = runner
         self._cmd = compose_cmd
@@ -164,8 +166,9 @@ class ComposeBackend:
         return self._cmd
 
     def argv(self, *args: str) -> list[str]:
+        env_file = [] if self.env_file == self.project_dir / ".env" else ["--env-file", str(self.env_file)]
         return [*self.compose_cmd(), "--project-directory", str(self.project_dir),
-                "-f", str(self.project_dir / "docker-compose.yml"), *args]
+                "-f", str(self.project_dir / "docker-compose.yml"), *env_file, *args]
 
     def compose(self, *args: str, env: dict[str, str] | None = None, capture: bool = False,
                 check: bool = True) -> subprocess.CompletedProcess:

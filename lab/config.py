@@ -126,8 +126,21 @@ class LabConfig:
 
 
 def cache_dir() -> Path:
-    """Caches shared by every lab of this kit (check templates, collectstatic outputs)."""
-    return Path(os.environ.get("LAB_CACHE") or KIT_ROOT / ".lab" / "cache")
+    """Caches shared by every lab of this kit (check templates, collectstatic outputs):
+    $LAB_CACHE, else .lab/cache in the kit, else (a kit folder this user can't write, such as
+    /app in the image, where `lab release build` runs as uid 10001) a per-user temp folder."""
+    if os.environ.get("LAB_CACHE"):
+        return Path(os.environ["LAB_CACHE"])
+    default = KIT_ROOT / ".lab" / "cache"
+    try:
+        default.mkdir(parents=True, exist_ok=True)
+        if os.access(default, os.W_OK | os.X_OK):
+            return default
+    except OSError:
+        pass
+    import tempfile
+    uid = os.getuid() if hasattr(os, "getuid") else "user"
+    return Path(tempfile.gettempdir()) / f"bigfoot-lab-cache-{uid}"
 
 
 def default_home() -> Path:

@@ -85,6 +85,32 @@ def test_compose_file_validates(env_file):
     assert r.returncode == 0, r.stderr
 
 
+STANDIN_VARS = ("PYTHON_IMAGE", "POSTGRES_IMAGE", "POSTGRES_TAG")
+
+
+def test_official_images_by_default_stand_ins_by_variables(env_file):
+    """What a user with Docker Hub runs: the official postgres image and the Dockerfile's pinned
+    python base (no PYTHON_IMAGE build argument at all). CI's variables swap in stand-ins
+    (docs/docker.md, "Without Docker Hub"; docker/standin/build.sh)."""
+    clean = {k: v for k, v in os.environ.items() if k not in STANDIN_VARS}
+    argv = [DOCKER_COMPOSE, "-f", COMPOSE_FILE, "--project-directory", KIT_ROOT, "--env-file", env_file,
+            "--profile", "jupyter", "config", "--format", "json"]
+    r = run(argv, env=clean)
+    assert r.returncode == 0, r.stderr
+    default = json.loads(r.stdout)["services"]
+    assert default["db"]["image"] == "postgres:18.4-bookworm"
+    built = {n: s["build"] for n, s in default.items() if "build" in s}
+    assert set(built) == {"migrate", "blue", "green", "proxy", "jupyter"}
+    assert all("PYTHON_IMAGE" not in b.get("args", {}) for b in built.values()), built
+    ci = {**clean, "PYTHON_IMAGE": "bigfoot-standin/python:3.13-trixie", "POSTGRES_IMAGE": "bigfoot-standin/postgres",
+          "POSTGRES_TAG": "18"}
+    r = run(argv, env=ci)
+    assert r.returncode == 0, r.stderr
+    standin = json.loads(r.stdout)["services"]
+    assert standin["db"]["image"] == "bigfoot-standin/postgres:18"
+    assert all(standin[n]["build"]["args"]["PYTHON_IMAGE"] == "bigfoot-standin/python:3.13-trixie" for n in built)
+
+
 @pytest.mark.parametrize("breakage, expected", [
     # a key the Compose specification doesn't have
     (lambda y: y.replace("    stop_signal: SIGQUIT\n", "    stop_signal: SIGQUIT\n    stop_singal: SIGQUIT\n"),
@@ -275,7 +301,9 @@ def dockerfile_instructions(text: str) -> list[tuple[str, str]]:
 def test_dockerfile_is_pinned_multistage_and_non_root():
     ins = dockerfile_instructions(DOCKERFILE.read_text())
     stages = [a.split(" AS ")[1] for i, a in ins if i == "FROM"]
-    assert stages == ["deps", "kit", "release", "app"]  # app, the slots' image, is the default target
+    # the classic builder (Compose without buildx) builds every stage before its target: the app
+    # image's stages come first, JupyterLab's last, so building the app never installs JupyterLab
+    assert stages == ["deps", "kit", "release", "app", "deps-full", "jupyter"]
     base = next(a for i, a in ins if i == "ARG" and a.startswith("PYTHON_IMAGE="))
     assert re.fullmatch(r"PYTHON_IMAGE=python:3\.11\.\d+-slim-bookworm", base)
     # each final image runs as the numeric non-root user
@@ -286,9 +314,31 @@ def test_dockerfile_is_pinned_multistage_and_non_root():
             stage = a.split(" AS ")[1]
         elif i == "USER":
             last_user[stage] = a
-    assert last_user["kit"] == last_user["app"] == "10001:10001"
+    assert last_user["kit"] == last_user["app"] == last_user["jupyter"] == "10001:10001"
     # the compose file builds exactly these targets
     assert "-r requirements.image.txt" in DOCKERFILE.read_text() and "--only-binary=:all:" in DOCKERFILE.read_text()
+    assert "-r requirements-app.txt" in DOCKERFILE.read_text()
+    # the images copy the app venv without pip; only the jupyter image gets all of requirements.txt
+    copies = {}
+    for i, a in ins:
+        if i == "FROM":
+            stage = a.split(" AS ")[1]
+        elif i == "COPY" and "/opt/venv" in a:
+            copies[stage] = a
+    assert copies == {"kit": "--from=deps /opt/venv-app /opt/venv", "jupyter": "--from=deps-full /opt/venv /opt/venv"}
+
+
+def test_app_requirements_are_the_kits_own_pins():
+    """requirements-app.txt (the app image's venv) pins a subset of requirements.txt at the same
+    versions (`make lock` writes both), and covers requirements-app.in."""
+    pins = lambda p: {l.split("==")[0].lower(): l for l in (KIT_ROOT / p).read_text().splitlines()
+                      if l and not l.startswith("#")}
+    app, full = pins("requirements-app.txt"), pins("requirements.txt")
+    assert app and all(full.get(k) == v for k, v in app.items()), set(app.items()) - set(full.items())
+    wanted = {re.split(r"[\[<>=]", l)[0].lower() for l in (KIT_ROOT / "requirements-app.in").read_text().splitlines()
+              if l and not l.startswith("#")}
+    assert wanted <= set(app), wanted - set(app)
+    assert not {"jupyterlab", "matplotlib", "playwright", "mkdocs-material", "pytest"} & set(app)
 
 
 def test_dockerfile_release_step_builds_the_same_release_as_the_local_lab(tmp_path):
@@ -379,6 +429,7 @@ class Recorder:
 
 @pytest.fixture
 def backend(tmp_path, monkeypatch):
+    monkeypatch.delenv("LAB_COMPOSE_ENV_FILE", raising=False)   # the project's own .env
     project_dir = tmp_path / "kit"
     project_dir.mkdir()
     for f in ("docker-compose.yml", "Dockerfile", ".dockerignore"):
@@ -403,8 +454,9 @@ def compose_args(argv: list[str]) -> list[str]:
 
 def assert_cli_accepts(argv: list[str], env: dict) -> None:
     """The real Compose CLI parses the command line and loads the project; it fails only where
-    it needs the engine (which this machine doesn't have)."""
-    r = run(argv, env=env)
+    it needs the engine. DOCKER_HOST points at no engine, even on a machine that runs one (CI
+    starts dockerd for `make docker-check`, tests/test_docker.py): nothing is built or started."""
+    r = run(argv, env={**env, "DOCKER_HOST": "unix:///nonexistent/bigfoot-no-engine.sock"})
     msg = r.stderr
     assert not re.search(r"unknown (flag|shorthand flag|command)|no such service|invalid|required variable", msg, re.I), msg
     assert r.returncode == 0 or re.search(r"docker (API|daemon)|docker\.sock|Cannot connect", msg, re.I), msg
@@ -495,7 +547,7 @@ def test_commands_fit_the_images_entrypoints(project):
     assert entrypoints["kit"] is None
     # JupyterLab comes with requirements.txt, which the kit image installs
     assert re.search(r"^jupyterlab==", (KIT_ROOT / "requirements.txt").read_text(), re.M)
-    assert project["services"]["jupyter"]["build"]["target"] == "kit"
+    assert project["services"]["jupyter"]["build"]["target"] == "jupyter"
     for name, svc in project["services"].items():
         target = svc.get("build", {}).get("target")
         if target == "app":
