@@ -1,0 +1,17 @@
+from django.db import migrations, models
+
+
+class Migration(migrations.Migration):
+
+    dependencies = [
+        ("sightings", "0001_initial"),
+    ]
+
+    operations = [
+        # db_default: PostgreSQL fills "" for v1's INSERTs, which don't name the column.
+        migrations.AddField(
+            model_name="comment",
+            name="client_ip",
+            field=models.CharField(blank=True, db_default="", editable=False, max_length=45),
+        ),
+    ]
