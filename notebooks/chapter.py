@@ -43,13 +43,6 @@ class Chapter:
         if self.ex:
             display(Markdown(header(self.ex)))
 
-    @property
-    def solution(self) -> Path:
-        """The exercise's solution as a whole folder (solutions/ stores only what differs from the
-        starter), built in this lab's folder."""
-        from lab.corpus import materialize
-        return materialize(self.ex, self.lab.cfg.home / "solutions" / self.ex.name)
-
     # ---------------------------------------------------------------- showing traffic
     def show(self, result, name: str, title: str | None = None):
         """The timeline plot and the error summary of a traffic run."""

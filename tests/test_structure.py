@@ -110,3 +110,15 @@ def test_catalogue_parses_and_ids_are_in_order():
     data = tomllib.loads((EXERCISES_DIR / "catalogue.toml").read_text())
     ids = [e["id"] for e in data["exercise"]]
     assert ids == sorted(ids) and len(set(ids)) == len(ids)
+
+
+def test_no_chapter_reads_a_solution():
+    """Learners solve, they don't copy: a chapter teaches on changes of its own (notebooks/demos/),
+    never from solutions/ (nor prints an exercise's answer)."""
+    import re
+    from lab.config import KIT_ROOT
+    for nb in sorted((KIT_ROOT / "notebooks").glob("*.ipynb")):
+        text = nb.read_text()
+        assert not re.search(r"solution_folder|solutions/|chapter\.solution|corpus import materialize", text), \
+            f"{nb.name} reads a solution"
+    assert "solution" not in (KIT_ROOT / "notebooks" / "chapter.py").read_text()
