@@ -372,7 +372,9 @@ class Scenario:
         return ran[-1] if ran else self.lab.cfg.app["baseline_release"]
 
     def serving_releases(self) -> set[str]:
-        return {sl["release"] for sl in self.lab.status()["slots"]}
+        # a slot too busy to answer its health probe right now reports no release: use the one
+        # the lab deployed there
+        return {sl.get("release") or sl.get("deployed_release") for sl in self.lab.status()["slots"]}
 
     def release_python(self, release: str, code: str):
         """Run Python inside a release's Django (`manage.py shell -c`), against the lab database.
