@@ -100,10 +100,10 @@ def save(ex: ExerciseInfo, name: str, mistake: str, expect: str) -> Path:
     if not is_kind(expect):
         raise SystemExit(f"unknown failure kind {expect!r} (see lab/kinds.py)")
     d = _scratch(ex, name)
-    subprocess.run(["git", "add", "-A", "-N"], cwd=d, check=True)
+    subprocess.run(["git", "add", "-A"], cwd=d, check=True)   # new, changed AND deleted files
     # no context lines: a later edit of a comment in the solution doesn't break the patch
-    diff = subprocess.run(["git", "diff", "-U0", "--no-color", "--no-ext-diff"], cwd=d, capture_output=True,
-                          text=True, check=True).stdout
+    diff = subprocess.run(["git", "diff", "--cached", "-U0", "--no-color", "--no-ext-diff"], cwd=d,
+                          capture_output=True, text=True, check=True).stdout
     if not diff.strip():
         raise SystemExit(f"{d} has no change from the solution")
     out = ex.solution_folder / "wrong" / f"{name}.patch"
