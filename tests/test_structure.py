@@ -122,3 +122,15 @@ def test_no_chapter_reads_a_solution():
         assert not re.search(r"solution_folder|solutions/|chapter\.solution|corpus import materialize", text), \
             f"{nb.name} reads a solution"
     assert "solution" not in (KIT_ROOT / "notebooks" / "chapter.py").read_text()
+
+
+@pytest.mark.parametrize("ex", EXERCISES, ids=IDS)
+def test_every_known_mistake_has_feedback_about_the_idea(ex):
+    """Each wrong answer's failure kind maps to feedback in the catalogue (what to think about, not
+    the fix), so `lab check` and `lab hint` can follow the failure the learner actually has."""
+    for w in wrong_answers(ex):
+        assert w.expect == ex.starter_fails_with or ex.feedback.get(w.expect), \
+            f"{w.id} fails with {w.expect!r}, which has no [exercise.feedback] entry for {ex.id}"
+    for kind, text in ex.feedback.items():
+        assert is_kind(kind), f"feedback for unknown kind {kind!r}"
+        assert "=" not in text and "models." not in text, f"{ex.id} feedback for {kind!r} looks like code"
