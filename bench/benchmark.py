@@ -218,6 +218,23 @@ def stress_markdown() -> list[str]:
     return out
 
 
+def corpus_before_markdown() -> list[str]:
+    """bench/corpus_against.py's last runs: today's wrong answers against older checks."""
+    out = []
+    for f in sorted((KIT / ".lab").glob("corpus-against-*.json")):
+        rows = json.loads(f.read_text())
+        commit = f.stem.removeprefix("corpus-against-")
+        passed = [r for r in rows if r["old_verdict"] == "pass"]
+        other = [r for r in rows if r["old_verdict"] not in ("pass", r["expect"])]
+        out += ["", f"## Wrong answers against the checks of {commit} (bench/corpus_against.py)", "",
+                f"{len(passed)} of {len(rows)} of today's wrong answers **passed** the checks of {commit}; "
+                f"{len(other)} more failed for another reason than the one they fail with today.", "",
+                "| wrong answer | the mistake | old verdict | today |", "|---|---|---|---|"]
+        out += [f"| {r['id']} | {r['mistake']} | {r['old_verdict']} | {r['expect']} |"
+                for r in rows if r["old_verdict"] != r["expect"]]
+    return out
+
+
 def write_markdown(res: dict) -> None:
     m = res["machine"]
     rows = [
@@ -273,6 +290,7 @@ def write_markdown(res: dict) -> None:
         if sol:
             lines.append(f"| **all solutions** | **{round(sum(sol), 1)} s** | | |")
     lines += stress_markdown()
+    lines += corpus_before_markdown()
     (KIT / "docs").mkdir(exist_ok=True)
     (KIT / "docs" / "benchmarks.md").write_text("\n".join(lines) + "\n")
 
