@@ -11,7 +11,7 @@ that are allowed. Nothing is silently ignored.
 from __future__ import annotations
 
 import tomllib
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 from .config import STATIC_MODES
@@ -87,7 +87,6 @@ class Plan:
     steps: list[dict]
     static_mode: str = "proxy"
     path: Path | None = None
-    extra: dict = field(default_factory=dict)
 
     @classmethod
     def load(cls, work_dir: Path) -> "Plan":
