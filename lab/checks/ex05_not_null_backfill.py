@@ -58,9 +58,9 @@ UNWATCH = ["drop event trigger if exists check_audit_alter",
            f"drop trigger if exists check_audit_insert on {TABLE}",
            "drop schema if exists check_audit cascade"]
 
-LONG_LOCK_LOOK = ("ADD CONSTRAINT ... CHECK (region IS NOT NULL) NOT VALID; then VALIDATE CONSTRAINT in a separate "
-                  "transaction (a later migration, or `atomic = False`); with a valid CHECK, SET NOT NULL skips its "
-                  "scan. Fill rows outside the migrations, with the backfill command")
+LONG_LOCK_LOOK = ("which statement needs to look at every row, and which lock does it hold meanwhile? PostgreSQL can "
+                  "check a constraint in two steps, the long one under a lock that lets the site go on, if the "
+                  "two steps don't share a transaction; and rows are filled outside the migrations; `lab hint 05`")
 
 
 def check(work_dir: Path, log=None) -> Scenario:

@@ -27,8 +27,8 @@ INDEX = "sighting_search_idx"
 TASK_INDEXDEF = ("CREATE INDEX sighting_search_idx ON public.sightings_sighting USING gin "
                  "(to_tsvector('english'::regconfig, COALESCE(description, ''::text)))")
 LOOK_CONCURRENTLY = ("CREATE INDEX takes a SHARE lock, which blocks INSERT/UPDATE/DELETE until the whole index is "
-                     "built. Build it with AddIndexConcurrently (django.contrib.postgres.operations) in a migration "
-                     "with `atomic = False`; `lab hint 06`")
+                     "built. PostgreSQL can build an index without blocking writes, but not inside a transaction "
+                     "block: what does Django wrap each migration in? `lab hint 06`")
 
 # Runs inside a release: each sightings migration's SQL and atomicity, and the SQL that creates
 # each index the model declares (Meta.indexes), in one Django start.

@@ -92,8 +92,8 @@ def migrate(s: Scenario, target: str | None, what: str) -> None:
             raise CheckFailed(
                 Kind.IRREVERSIBLE,
                 f"release v2's data migration can't be undone: `migrate sightings 0001` failed: {m}",
-                "give RunPython a reverse function (`RunPython(forwards, reverse_code=backwards)`) that takes "
-                "the countries off again; `lab hint 08`") from None
+                "Django can only undo a data migration that says how: what would take the countries off "
+                "again? `lab hint 08`") from None
         raise CheckFailed(Kind.STEP_FAILED, f"{what} failed: {m}", e.hint or "run it yourself with `lab migrate`") from None
 
 
@@ -110,7 +110,7 @@ def batched(s: Scenario, path: str) -> CheckFailed | None:
         f"the check put on the table); one transaction keeps every row it touched locked until it commits, "
         f"and a failure at the end undoes all of it",
         f"update in batches of at most {MAX_BATCH:,} rows, each in its own transaction, forwards AND backwards: "
-        "`atomic = False` on the migration, and `transaction.atomic()` around each batch")
+        "what transaction does Django run a migration in, unless told otherwise? `lab hint 08`")
 
 
 def expect_batched(s: Scenario, path: str) -> None:
