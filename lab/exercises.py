@@ -466,7 +466,9 @@ class Scenario:
                             f"{where}: the index {index} in the database is `{ok[0][1]}`, but the model declares "
                             f"`{declared}`", look)
 
-    def model_indexdef(self, table: str, create_sql: str) -> str:
+    def model_indexdef(self, table: str, create_sql: str, kind: str = Kind.SCHEMA_DRIFT,
+                       look_at: str = "run `lab manage RELEASE sqlmigrate sightings NNNN` and read its CREATE INDEX"
+                       ) -> str:
         """How PostgreSQL prints an index a model declares (its `CREATE INDEX` from Django): built on
         an empty copy of the table in a scratch schema, in a transaction that is rolled back, so
         whatever the table's size it takes a moment, and it can be compared with pg_get_indexdef."""
@@ -480,8 +482,7 @@ class Scenario:
                                    "on c.oid = i.indexrelid where c.relnamespace = 'lab_probe'::regnamespace"
                                    ).fetchone()
             except Exception as e:  # noqa: BLE001 - the model's own SQL doesn't run: a verdict, not a crash
-                raise CheckFailed(Kind.SCHEMA_DRIFT, f"the model's index on {table} can't be built: {e}".strip(),
-                                  "run `lab manage RELEASE sqlmigrate sightings NNNN` and read its CREATE INDEX")
+                raise CheckFailed(kind, f"the model's index on {table} can't be built: {e}".strip(), look_at)
             finally:
                 conn.rollback()
         return row[0].replace("lab_probe.", "public.") if row else ""

@@ -82,25 +82,6 @@ def probe(s: Scenario, release: str) -> dict:
     return json.loads(line[5:])
 
 
-def model_indexdef(s: Scenario, create_sql: str) -> str:
-    """How PostgreSQL prints the index a model declares: built on an empty copy of the table in a
-    scratch schema (a moment, whatever the table's size), then dropped."""
-    with s.lab.db.connect(dbname=s.lab.db.db_name, autocommit=False) as conn:
-        try:
-            conn.execute("create schema lab_probe")
-            conn.execute(f"create table lab_probe.{TABLE} (like public.{TABLE} including defaults)")
-            conn.execute("set local search_path = lab_probe, public")
-            conn.execute(create_sql)
-            row = conn.execute("select pg_get_indexdef(i.indexrelid) from pg_index i join pg_class c "
-                               "on c.oid = i.indexrelid where c.relnamespace = 'lab_probe'::regnamespace").fetchone()
-        except Exception as e:  # noqa: BLE001 - the model's SQL didn't run: say so, as a verdict
-            raise CheckFailed(Kind.WRONG_INDEX, f"the model's index can't be built: {e}".strip(),
-                              "keep the GinIndex(SearchVector(\"description\", config=\"english\")) of the starter")
-        finally:
-            conn.rollback()
-    return row[0].replace("lab_probe.", "public.") if row else ""
-
-
 def check(work_dir: Path, log=None) -> Scenario:
     with Scenario(work_dir, log=log, seed_sightings=SEED_SIGHTINGS) as s:
         # the release whose state ends in production (a plan of `manage` steps only still ships v2)
@@ -171,7 +152,8 @@ def check(work_dir: Path, log=None) -> Scenario:
                  f"the database has the index {INDEX}, but release {release}'s model doesn't declare it "
                  f"(Meta.indexes): Django's state doesn't know it exists",
                  "keep the model's Meta.indexes entry; the migration's state must still match the model")
-        mine = model_indexdef(s, declared)
+        mine = s.model_indexdef(TABLE, declared, Kind.WRONG_INDEX,
+                                "keep the GinIndex(SearchVector(\"description\", config=\"english\")) of the starter")
         s.expect(_norm(mine) == _norm(definition), Kind.SCHEMA_DRIFT,
                  f"the database's {INDEX} is not the index release {release}'s model declares: the database has "
                  f"`{definition}`, the model's Meta.indexes would build `{mine}`",
