@@ -208,13 +208,16 @@ def stress_markdown() -> list[str]:
     for mode, run in data.items():
         rows = run["rows"]
         good = sum(r["good"] == r["runs"] for r in rows)
-        out += ["", f"**{mode}** ({run['when']}, {run['cores']} cores, {run['runs']} run(s) each, {run['seconds']} s): "
-                f"{good}/{len(rows)} cases gave their expected verdict every time.", "",
-                "| case | expected | as expected | median | max |", "|---|---|---|---|---|"]
+        # older files have one date and run count for the whole table; newer ones have them per case
+        last = run.get("last") or {"when": run.get("when"), "seconds": run.get("seconds"), "runs": run.get("runs")}
+        runs = sorted({r["runs"] for r in rows})
+        out += ["", f"**{mode}** ({run['cores']} cores; {'/'.join(map(str, runs))} run(s) per case; last run "
+                f"{last['when']}, {last['seconds']} s): {good}/{len(rows)} cases gave their expected verdict every time.",
+                "", "| case | expected | as expected | median | max | when |", "|---|---|---|---|---|---|"]
         for r in rows:
             mark = "" if r["good"] == r["runs"] else f" ✗ saw {', '.join(r['verdicts'])}"
             out.append(f"| {r['exercise'][:2]} {r['case']} | {r['expect']} | {r['good']}/{r['runs']}{mark} | "
-                       f"{r['median_s']} s | {r['max_s']} s |")
+                       f"{r['median_s']} s | {r['max_s']} s | {r.get('when', last['when'])} |")
     return out
 
 

@@ -89,7 +89,8 @@ def main() -> int:
             secs = [t for _, _, t in results]
             verdicts = sorted({v for _, v, _ in results})
             row = {"exercise": ex.name, "case": label, "expect": expect or "pass", "good": good, "runs": a.runs,
-                   "median_s": round(statistics.median(secs), 1), "max_s": round(max(secs), 1), "verdicts": verdicts}
+                   "median_s": round(statistics.median(secs), 1), "max_s": round(max(secs), 1), "verdicts": verdicts,
+                   "when": time.strftime("%Y-%m-%d %H:%M")}
             rows.append(row)
             print(f"{'✓' if good == a.runs else '✗'} {ex.id} {label:<34} {good}/{a.runs} as expected ({expect or 'pass'})"
                   f"  median {row['median_s']}s  max {row['max_s']}s" + ("" if good == a.runs else f"  saw {verdicts}"),
@@ -104,8 +105,18 @@ def main() -> int:
           f" ({'CPU hog on ' + str(len(hogs)) + ' cores' if hogs else 'idle'}), {total:.0f}s in all")
     OUT.parent.mkdir(parents=True, exist_ok=True)
     old = json.loads(OUT.read_text()) if OUT.exists() else {}
-    old["hog" if a.hog else "idle"] = {"runs": a.runs, "rows": rows, "seconds": round(total),
-                                       "when": time.strftime("%Y-%m-%d %H:%M"), "cores": os.cpu_count()}
+    mode = "hog" if a.hog else "idle"
+    # A partial run (--only, --no-wrong) replaces only the cases it ran: the table keeps every case's
+    # latest numbers, each with its own run count and date, and a case that left the corpus goes.
+    known = {(ex.name, label) for ex, label, _, _ in cases(None, True)}
+    fresh = {(r["exercise"], r["case"]) for r in rows}
+    kept = [r for r in old.get(mode, {}).get("rows", [])
+            if (r["exercise"], r["case"]) in known and (r["exercise"], r["case"]) not in fresh]
+    order = {k: i for i, k in enumerate(sorted(known))}
+    merged = sorted(kept + rows, key=lambda r: order[(r["exercise"], r["case"])])
+    old[mode] = {"rows": merged, "cores": os.cpu_count(),
+                 "last": {"when": time.strftime("%Y-%m-%d %H:%M"), "seconds": round(total), "runs": a.runs,
+                          "cases": len(rows)}}
     OUT.write_text(json.dumps(old, indent=1))
     latest = OUT.parent.parent / "bench" / "results" / "latest.json"
     if latest.exists():   # the last `make bench`: rewrite docs/benchmarks.md with this table in it
