@@ -82,7 +82,10 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("mode", choices=STATIC_MODES)
     s = sub.add_parser("sql", help="run one SQL statement on the lab database (as superuser)")
     s.add_argument("query")
-    sub.add_parser("doctor", help="check this machine is ready; says what to fix")
+    s = sub.add_parser("doctor", help="check this machine is ready; says what to fix")
+    s.add_argument("--report", nargs="?", const="bigfoot-readiness.md", metavar="FILE",
+                   help="also start a throwaway lab and write a short shareable report for the instructor "
+                        "(default file: bigfoot-readiness.md)")
     return p
 
 
@@ -202,6 +205,9 @@ def run(args) -> int:
         ours = {st["proxy"]["port"]: st["proxy"]["running"], **{s["port"]: s["running"] for s in st["slots"]}}
         if st["database"]["port"]:
             ours[st["database"]["port"]] = st["database"]["running"]
+        if args.report:
+            from .doctor import write_report
+            return 0 if write_report(lab.cfg, Path(args.report), ours) else 1
         return 0 if report(lab.cfg, ours) else 1
     return 0
 

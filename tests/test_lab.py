@@ -165,6 +165,26 @@ def test_doctor_says_ready_and_names_a_taken_port(tmp_path):
     assert line.strip().startswith("✗") and "--port-base" in line
 
 
+def test_doctor_report_starts_a_real_lab_and_writes_a_shareable_verdict(tmp_path):
+    """`lab doctor --report`: what a learner sends the instructor before the day. It starts a
+    throwaway lab for real, and says NOT READY (exit 1) with the line to fix when a port is taken."""
+    from lab.exercises import free_port_base
+    base = free_port_base()
+    out = tmp_path / "readiness.md"
+    r = run_cli("doctor", "--report", str(out), env={"LAB_PORT_BASE": str(base)}, home=tmp_path / "lab")
+    assert r.returncode == 0, r.stdout + r.stderr
+    text = out.read_text()
+    assert "verdict: READY" in text and "served the home page from release v1" in text, text
+    assert str(Path.home()) not in text or str(Path.home()) == "/", "the report must not carry the home folder"
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", base))
+        s.listen()
+        r = run_cli("doctor", "--report", str(out), env={"LAB_PORT_BASE": str(base)}, home=tmp_path / "lab")
+    assert r.returncode == 1 and "Traceback" not in r.stdout + r.stderr
+    text = out.read_text()
+    assert "NOT READY (1 problem(s))" in text and f"| ✗ | port {base} for nginx is taken" in text, text
+
+
 def test_lab_manage_shows_a_failing_commands_own_output(lab, tmp_path):
     """`lab manage REL makemigrations --check` exits 1 AND says what it would write."""
     overlay = tmp_path / "app"
