@@ -105,7 +105,7 @@ def sync_chapters(log=print) -> dict[str, str]:
             if not target.exists() or target.read_text() != text:
                 target.write_text(text)
             log(f"chapter {src.stem}: shown without outputs (executed copy: {state}; "
-                f"`make test` or `pytest tests/test_notebooks.py` executes it)")
+                f"`make docs` or `python -m lab.chapters` executes it)")
         states[src.stem] = state
     names = {s.name for s in sources}
     for old in EXECUTED.glob("*.ipynb"):
@@ -568,6 +568,15 @@ def on_page_content(html, page, config, files, **kw):
                      f'(<code>make lab</code>): <code>notebooks/{stem}.ipynb</code>.</p></div>')
     if executed_state(NOTEBOOKS / f"{stem}.ipynb") != "executed":
         boxes.append('<div class="admonition warning"><p class="admonition-title">Not executed</p>'
-                     '<p>This copy of the chapter has no outputs yet: <code>make test</code> runs every chapter '
-                     'against a live lab and the next <code>make docs</code> shows the plots.</p></div>')
+                     '<p>This copy of the chapter has no outputs yet: <code>make docs</code> executes the '
+                     'chapters against a throwaway lab before it builds the site (so does <code>make test</code>).'
+                     '</p></div>')
+    else:
+        meta = json.loads((EXECUTED / f"{stem}.ipynb").read_text()).get("metadata", {}).get("bigfoot_lab", {})
+        if meta.get("executed_at"):
+            boxes.append(f'<p class="chapter-run"><small>Outputs below are real: this chapter ran top to bottom '
+                         f'against a live lab on {meta["executed_at"]}'
+                         + (f' ({meta["machine"]})' if meta.get("machine") else "")
+                         + (f' in {meta["seconds"]} s' if meta.get("seconds") is not None else "")
+                         + '.</small></p>')
     return "\n".join(boxes) + html
