@@ -80,11 +80,17 @@ class AssetProbe:
                         f"{now}; the page was rendered {seen_at}, a moment before the step")
                 if release not in serving:
                     when += f", and no slot runs {release} any more, so no slot has its hashed files"
+                retry = ""
+                if self.s.lab.cfg.static_mode == "retry":
+                    # the mode learners pick because it survives the canary: say when, and why, it can't hold
+                    retry = (". static_mode = \"retry\" asks the other slot after a 404, which finds the file only "
+                             "while some slot still runs the page's release; once its last slot switched, no slot "
+                             "has it (chapter 01, \"First try: retry\", shows both moments)")
                 raise CheckFailed(
                     Kind.STATIC_404,
                     f"a page that release {release} rendered asked for {asset} and got {status} "
                     f"(nginx tried: {who}), {when}. Any visitor whose page and stylesheet straddle that moment "
-                    f"sees an unstyled page; random traffic only hits it by luck, so the check asks on purpose",
+                    f"sees an unstyled page; random traffic only hits it by luck, so the check asks on purpose{retry}",
                     LOOK)
             if not tried or any(upstream.get(a) is None for a in tried):
                 return    # answered by nginx itself (a shared folder), not by a slot: the same for every slot
