@@ -225,6 +225,22 @@ def test_statement_timeout_counts_the_time_spent_waiting_for_a_lock(pg_lab):
         assert migration.execute("SHOW lock_timeout").fetchone()[0] == "0", "no lock_timeout was involved"
 
 
+def test_statement_timeout_set_by_the_apps_connection_options_ends_a_request_stuck_behind_a_migration(pg_lab):
+    """The cheat-sheet's advice for the app: DATABASES["default"]["OPTIONS"] = {"options": "-c
+    statement_timeout=…"} (Django hands OPTIONS to psycopg, which hands `options` to the server): a
+    request's SELECT queued behind a migration's ACCESS EXCLUSIVE fails fast instead of hanging."""
+    import time
+    with _db(pg_lab) as migration, psycopg.connect(pg_lab.db.url(), autocommit=True,
+                                                  options="-c statement_timeout=300") as app:
+        assert app.execute("SHOW statement_timeout").fetchone()[0] == "300ms"
+        with migration.transaction():
+            migration.execute("LOCK TABLE sightings_sighting IN ACCESS EXCLUSIVE MODE")
+            t0 = time.monotonic()
+            with pytest.raises(psycopg.errors.QueryCanceled, match="statement timeout"):
+                app.execute("select count(*) from sightings_sighting")
+            assert time.monotonic() - t0 < 5
+
+
 def test_addfield_foreignkey_row_is_the_sql_django_runs(pg_lab):
     """The cheat-sheet's AddField(ForeignKey) row is what Django itself generates (and the cheat-sheet
     test above measures its locks: ACCESS EXCLUSIVE on the referencing table)."""
