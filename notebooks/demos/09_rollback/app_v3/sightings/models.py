@@ -30,7 +30,7 @@ class Comment(models.Model):
     author = models.CharField(max_length=100)
     body = models.TextField()
     created_at = models.DateTimeField(auto_now_add=True)
-    # Release v2: the address a comment was posted from, for the moderators' spam filter (v3).
+    # Release v3: the address a comment was posted from, for the moderators' spam filter (v4).
     # A database default: rows that code without this field inserts get "".
     client_ip = models.CharField(max_length=45, blank=True, db_default="", editable=False)
 

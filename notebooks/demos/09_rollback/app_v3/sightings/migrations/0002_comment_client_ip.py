@@ -8,7 +8,7 @@ class Migration(migrations.Migration):
     ]
 
     operations = [
-        # db_default: PostgreSQL fills "" for v1's INSERTs, which don't name the column.
+        # db_default: PostgreSQL fills "" for the INSERTs of v2 (and v1), which don't name the column.
         migrations.AddField(
             model_name="comment",
             name="client_ip",
