@@ -32,7 +32,7 @@ def site(tmp_path_factory):
 
 def test_site_builds_strict_with_every_page(site):
     assert (site / "index.html").exists()
-    for page in ["setup", "cheatsheet", "instructor", "reference/cli", "reference/architecture", "docker",
+    for page in ["setup", "cheatsheet", "platforms", "instructor", "reference/cli", "reference/architecture", "docker",
                  "exercises"]:
         assert (site / page / "index.html").exists(), page
     for nb in docs_gen.chapter_sources():
