@@ -34,6 +34,7 @@ class Kind(StrEnum):
     # the task's end state
     NOT_DEPLOYED = "not deployed"
     NOT_ROLLED_BACK = "not rolled back"
+    NO_IDLE_COLOUR = "no idle colour"     # blue/green: no colour left idle on the old release to switch back to
     COLUMN_MISSING = "column missing"
     COLUMN_KEPT = "column kept"
     NULLABLE = "nullable"
