@@ -55,6 +55,10 @@ class LabConfig:
         return self.port_base + self.topology["jupyter"]["port_offset"]
 
     @property
+    def dashboard_port(self) -> int:
+        return self.port_base + self.topology["dashboard"]["port_offset"]
+
+    @property
     def db_port(self) -> int:
         return self.port_base + self.topology["database"]["port_offset"]
 
@@ -118,6 +122,11 @@ class LabConfig:
     @property
     def state_file(self) -> Path:
         return self.home / "state.json"
+
+    @property
+    def events_file(self) -> Path:
+        """The lab's steps as they happen (Lab.step appends; the dashboard draws them)."""
+        return self.home / "events.jsonl"
 
     def save(self) -> None:
         self.home.mkdir(parents=True, exist_ok=True)

@@ -93,7 +93,7 @@ from .plan import Plan  # noqa: E402
 
 
 # ---------------------------------------------------------------- fresh labs, fast
-def free_port_base(span: int = 4) -> int:
+def free_port_base(span: int = 5) -> int:
     """A base port with the lab's ports after it free (base..base+span-1, and JupyterLab's at
     base+888), so a check never collides with a running lab."""
     import random
