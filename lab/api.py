@@ -24,6 +24,7 @@ import psutil
 
 from . import lock, procs
 from .config import STATIC_MODES, LabConfig, lab_secrets, load_config, read_json, write_json
+from .dashboard import Dashboard, record_event
 from .database import Database
 from .deploy import validate as validate_deploy
 from .errors import LabError
@@ -50,6 +51,7 @@ class Lab:
         self.slots = Slots(self.cfg)
         self.proxy = Proxy(self.cfg)
         self.jupyter = Jupyter(self.cfg)
+        self.dashboard = Dashboard(self.cfg)
         self._log = log
         self._lock_depth = 0
 
@@ -67,6 +69,7 @@ class Lab:
         """Print what is being done and how long it took: every step is visible."""
         t0 = time.monotonic()
         self.log(f"→ {what} …")
+        record_event(self.cfg.events_file, what)   # a marker on the live dashboard
         yield
         self.log(f"  ✓ {what} ({time.monotonic() - t0:.2f}s)")
 
@@ -129,6 +132,7 @@ class Lab:
             self._check_ports_before_up()
             if jupyter:
                 self.jupyter.spawn()  # starts in the background while the rest comes up
+            self.dashboard.spawn()    # so does the dashboard
             baseline = self.cfg.app["baseline_release"]
             # The database and the first release don't depend on each other: do both at once.
             with ThreadPoolExecutor(2) as pool:
@@ -153,13 +157,15 @@ class Lab:
             if jupyter:
                 with self.step(f"JupyterLab on 127.0.0.1:{self.cfg.jupyter_port}"):
                     self.jupyter.wait()
+            self.dashboard.wait()
             self.log(f"lab is up in {time.monotonic() - t0:.1f}s: {self.url}  "
                      f"(blue {st['slots']['blue']['release']}, green {st['slots']['green']['release']})")
             return self.status()
 
     def _check_ports_before_up(self) -> None:
         """Fail before starting anything: a busy port is one clear line, not a half-started lab."""
-        checks = [(self.cfg.proxy_port, "nginx", self.proxy.pid())]
+        checks = [(self.cfg.proxy_port, "nginx", self.proxy.pid()),
+                  (self.cfg.dashboard_port, "the dashboard", self.dashboard.pid())]
         if self.db.embedded:
             checks.append((self.cfg.db_port, "PostgreSQL", self.db.running()))
         checks += [(s.port, f"slot {s.name}", self.slots.pid(s.name)) for s in self.cfg.slots]
@@ -212,6 +218,7 @@ class Lab:
             if self.jupyter.pid():
                 with self.step("stop JupyterLab"):
                     self.jupyter.stop()
+            self.dashboard.stop()
             with self.step("stop nginx"):
                 self.proxy.stop()
             with self.step("stop slots"):
@@ -240,7 +247,7 @@ class Lab:
         home = str(self.cfg.home) + os.sep
         me = {os.getpid(), *(p.pid for p in psutil.Process().parents())}
         roots = {pid for pid in (self.proxy.pid(), self.db.pid() if self.db.embedded else None,
-                                 self.jupyter.pid(), *(self.slots.pid(s.name) for s in self.cfg.slots)) if pid}
+                                 self.jupyter.pid(), self.dashboard.pid(), *(self.slots.pid(s.name) for s in self.cfg.slots)) if pid}
         for p in psutil.process_iter(["cmdline"]):
             try:
                 if home in " ".join(p.info["cmdline"] or []):
@@ -286,6 +293,8 @@ class Lab:
             "slots": slots,
             "jupyter": {"running": bool(self.jupyter.pid()), "port": self.cfg.jupyter_port,
                         "url": self.jupyter.url if self.jupyter.pid() else None},
+            "dashboard": {"running": bool(self.dashboard.pid()), "port": self.cfg.dashboard_port,
+                          "url": self.dashboard.url},
             "releases": self.releases.names(),
         }
 

@@ -127,6 +127,7 @@ def run(args) -> int:
     if c == "up":
         st = lab.up(jupyter=args.jupyter)
         print(f"\n  Bigfoot sightings:  {st['url']}/\n  admin:              {st['url']}/admin/")
+        print(f"  live dashboard:     {st['dashboard']['url']}")
         if st["jupyter"]["url"]:
             print(f"  chapters (Jupyter): {st['jupyter']['url']}")
         print("  next:               lab exercises     lab traffic     lab status     lab down")
@@ -254,6 +255,9 @@ def print_status(st: dict) -> None:
     print(f"{mark(d['running'])} postgres  {where}  " + ("running" if d["running"] else "down"))
     j = st["jupyter"]
     print(f"{mark(j['running'])} jupyter   " + (j["url"] if j["running"] else "not running (`lab up --jupyter`)"))
+    if "dashboard" in st:  # the local lab's (docker compose has none)
+        b = st["dashboard"]
+        print(f"{mark(b['running'])} dashboard {b['url']}" + ("" if b["running"] else "  (down: `lab up` starts it)"))
     print(f"  releases: {', '.join(st['releases']) or 'none'}")
 
 
