@@ -112,14 +112,16 @@ def check(work_dir: Path, log=None) -> Scenario:
                  "the database still accepts a sighting with region = NULL: the column is NULL-able and no validated "
                  "constraint forbids NULL (a CHECK ... NOT VALID guards new writes only, and proves nothing about "
                  "the rows already there)",
-                 "enforce NOT NULL at the end: CHECK (region IS NOT NULL) NOT VALID, VALIDATE CONSTRAINT, then SET NOT NULL")
+                 "the contract step comes last, once every row has a region: which step of your plan makes the "
+                 "database itself refuse NULL, without scanning the table under a lock that stops the site? "
+                 "(chapter 05's contract; `lab hint 05`)")
         # The backfill is a real command, run by the plan, in batches.
         backfills = [manage_command(st) for st in s.plan.steps
                      if st["action"] == "manage" and manage_command(st)[:1] and manage_command(st)[0].startswith("backfill")]
         s.expect(bool(backfills), Kind.NO_BACKFILL_STEP,
                  "the plan has no `manage` step running a backfill_… command",
-                 "backfill outside the migration: sightings/management/commands/backfill_region.py, run by a "
-                 "step with action = \"manage\"")
+                 "backfill outside the migration, with a management command of the release that the plan runs "
+                 "once every slot sets region itself (docs/reference/plan.md lists the plan's actions)")
         sizes = [n for n in map(batch_size_of, backfills) if n]
         limit = min(MAX_BATCH, max(sizes)) if sizes else MAX_BATCH
         biggest, txs = s.lab.sql("select coalesce(max(n), 0), count(*) from (select sum(n) as n "
@@ -128,8 +130,9 @@ def check(work_dir: Path, log=None) -> Scenario:
                  f"one transaction changed {biggest:,} sightings ({txs} updating transaction(s) in all, counted by a "
                  f"trigger the check put on the table; the limit is {limit:,} rows: the --batch-size your plan passes, "
                  f"and never more than {MAX_BATCH:,}): its row locks last until it commits, and a failure undoes it all",
-                 "each batch in its own short transaction (`transaction.atomic()` around one batch, not around the "
-                 "loop), and no more rows per batch than --batch-size says")
+                 "each batch in its own short transaction, committed before the next one starts, and no more rows "
+                 "per batch than --batch-size says: where does your command open its transaction, and where does "
+                 "it commit?")
         # A second run is safe and finds nothing to do (only the rows that still need it).
         s.lab.sql("truncate check_audit.events")
         cmd = " ".join(backfills[-1])

@@ -145,8 +145,8 @@ def check(work_dir: Path, log=None) -> Scenario:
         s.expect(valid, Kind.INVALID_INDEX,
                  f"{INDEX} exists but is INVALID: a concurrent build that failed half-way leaves one behind, and "
                  f"nothing (not IF NOT EXISTS either) builds it again; PostgreSQL keeps updating it but never uses it",
-                 "look at the migrate step's output (`-v`): why did the first build fail? Drop the leftover "
-                 "(DROP INDEX CONCURRENTLY) and build it again")
+                 "look at the migrate step's output (`-v`): why did the first build fail? What must happen to "
+                 "the leftover before the build can run again, without blocking writes? (chapter 06)")
         declared = info["indexes"].get(INDEX)
         s.expect(declared is not None, Kind.SCHEMA_DRIFT,
                  f"the database has the index {INDEX}, but release {release}'s model doesn't declare it "

@@ -103,8 +103,9 @@ def expect_ddl_linted(audit: DDLAudit, linted_sql: dict[str, dict[str, str | Non
             f"during the deploy PostgreSQL ran `{stmt[:160]}` ({c.tag} {c.object}), which is in no migration's SQL "
             f"that the linters read (`manage.py sqlmigrate`): DDL in RunPython, or run by hand, passes every "
             f"guardrail unseen{said}",
-            "schema changes belong in schema operations (AddIndexConcurrently, AddField, RunSQL) where "
-            "sqlmigrate prints them and the linters read them")
+            "which part of your migration ran it, and does `manage.py sqlmigrate` print it? The linters judge "
+            "only what a migration declares as schema operations; code that runs SQL itself is invisible to "
+            "them (chapter 10)")
 
 
 def check(work_dir: Path, log=None) -> Scenario:
@@ -120,7 +121,8 @@ def check(work_dir: Path, log=None) -> Scenario:
                  "release v2 must still add the field")
         s.expect(not col["nullable"], "nullable", "`country` is NULL-able; the task keeps it NOT NULL")
         s.expect("USA" in (col["default"] or ""), "no db default",
-                 f"the column has no database default 'USA' (it is {col['default']!r})", "look at `db_default`")
+                 f"the column has no database default 'USA' (it is {col['default']!r})",
+                 "which default does PostgreSQL itself know, for INSERTs that don't name the column? (exercise 02)")
         rows = s.lab.sql("select i.indisvalid from pg_index i join pg_class c on c.oid = i.indexrelid "
                          "where c.relname = %s", (INDEX,))
         s.expect(bool(rows) and rows[0][0], "index missing", f"after the deploy there is no valid index {INDEX}",
