@@ -1,0 +1,297 @@
+"""Check for exercise 15: a migration that died half-way must be finished by the next attempt.
+
+The obstacle is the check's own (lab.checks.ex15_failed_halfway.OpenWrite): when the plan starts, a
+transaction that wrote to sightings_comment is still open, as a comment import that hasn't
+committed would be. `CREATE INDEX CONCURRENTLY` adds the index to the catalogue, commits that,
+and then waits for every transaction that was writing the table: it waits for this one. The
+attempt gives up (the migration's `lock_timeout`, or after PATIENCE seconds the check cancels it,
+as a deploy pipeline's timeout would) and leaves the index behind INVALID. Then the open
+transaction ends (rolled back: it leaves no row) and the plan's next attempt must finish the job.
+
+The verdict rests on what PostgreSQL records, not on timing:
+  - an event trigger at ddl_command_end (lab.pgwatch.DDLAudit) and one at sql_drop (this file's)
+    record every CREATE INDEX and DROP INDEX that ran during the plan, whoever ran it, with the
+    table locks its session held: one that held a lock that blocks writes fails, however fast it
+    was on this small table (it queues behind any open transaction on a big, busy one);
+  - release v2's migration files are read too (`sqlmigrate`): a file that builds or drops the
+    index without CONCURRENTLY does it wherever it runs, even if this plan faked it;
+  - pg_index.indisvalid of the index at the end, its definition (pg_get_indexdef) against the
+    model's, django_migrations against the release's files and Django's state against the tables
+    (Scenario.expect_end_state), the comments that were there before the plan (a fingerprint of
+    every row), and zero failed requests.
+"""
+from __future__ import annotations
+
+import re
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+from lab.exercises import CheckFailed, Kind, Scenario
+from lab.pgwatch import BLOCKS_WRITES, MODES, DDLAudit
+
+TABLE = "sightings_comment"
+INDEX = "comment_author_idx"
+# The task's index, as PostgreSQL prints models.Index(fields=["author", "created_at"]).
+TASK_INDEXDEF = f"CREATE INDEX {INDEX} ON public.{TABLE} USING btree (author, created_at)"
+PATIENCE = 3.0        # seconds a build may wait for the open transaction before the check cancels it
+OBSTACLE_MAX = 30.0   # the open transaction never lasts longer than this, whatever the plan does
+
+LOOK_RERUN = ("the first attempt died half-way and left something behind; the next attempt runs the same "
+              "migration again. What does it find, and what must it do with it before it builds? `lab hint 15`")
+
+# Rows as they were before the plan (deleted or changed ones show up as a different fingerprint).
+FINGERPRINT = (f"select count(*), coalesce(md5(string_agg(id || '|' || sighting_id || '|' || author || '|' || body "
+               f"|| '|' || created_at, ',' order by id)), '') from {TABLE} where id <= %s")
+
+
+class OpenWrite:
+    """A transaction that wrote to `table` and hasn't committed: it holds ROW EXCLUSIVE on `table`,
+    which `CREATE INDEX CONCURRENTLY` must wait for (after it has added the INVALID index) and a
+    plain `CREATE INDEX` (SHARE) queues behind.
+
+    It watches who waits for it (pg_blocking_pids, 20 times a second): once the first statement
+    that waited has given up (its lock_timeout fired), or has waited `patience` seconds (then it
+    cancels that statement with pg_cancel_backend, like a pipeline's timeout), it rolls back. It
+    never lasts longer than `max_seconds`.
+    """
+
+    # what the import wrote (any INSERT takes ROW EXCLUSIVE on its table)
+    WRITES = {
+        TABLE: f"insert into {TABLE} (sighting_id, author, body, created_at) "
+               "select min(id), 'import', 'imported, not committed yet', now() from sightings_sighting",
+        "sightings_sighting": "insert into sightings_sighting (title, description, location, sighted_at, reporter, "
+                              "score, created_at) values ('Imported', 'Not committed yet.', 'Bluff Creek, "
+                              "California', now(), 'import', 0, now())",
+    }
+
+    def __init__(self, lab, table: str = TABLE, patience: float = PATIENCE, max_seconds: float = OBSTACLE_MAX):
+        self.lab, self.table, self.patience, self.max_seconds = lab, table, patience, max_seconds
+        self.write = self.WRITES[table]
+        self.pid: int | None = None
+        self.victim: tuple[int, str] | None = None   # (pid, statement) of the first statement that waited
+        self.how = ""                                # "gave up" (its own timeout) or "cancelled" (by the check)
+        self.waited = 0.0
+        self._held, self._stop = threading.Event(), threading.Event()
+        self._error: Exception | None = None
+        self._thread: threading.Thread | None = None
+
+    @property
+    def alive(self) -> bool:
+        return self._thread is not None and self._thread.is_alive()
+
+    @property
+    def bit(self) -> bool:
+        """A statement really waited for it and failed (the obstacle did its job)."""
+        return self.victim is not None and bool(self.how)
+
+    def __enter__(self) -> "OpenWrite":
+        self._thread = threading.Thread(target=self._run, daemon=True, name="open-write")
+        self._thread.start()
+        if not self._held.wait(10) or self._error:
+            raise CheckFailed(Kind.CHECK_ERROR, f"the check could not open its transaction on {self.table}: "
+                              f"{self._error}", "run the check again")
+        return self
+
+    def __exit__(self, *exc):
+        self.stop()
+        return False
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread:
+            self._thread.join(timeout=10)
+
+    def _run(self) -> None:
+        db = self.lab.db
+        try:
+            with db.connect(dbname=db.db_name, autocommit=False) as conn, db.connect(dbname=db.db_name) as look:
+                conn.execute("set application_name = 'import (open transaction)'")
+                self.pid = conn.info.backend_pid
+                conn.execute(self.write)
+                started = time.monotonic()
+                self._held.set()
+                first_seen = None
+                while not self._stop.is_set() and time.monotonic() - started < self.max_seconds:
+                    rows = look.execute("select pid, query from pg_stat_activity where %s = any(pg_blocking_pids(pid)) "
+                                        "order by query_start", (self.pid,)).fetchall()
+                    waiting = {pid: q for pid, q in rows}
+                    if self.victim is None and waiting:
+                        self.victim, first_seen = next(iter(waiting.items())), time.monotonic()
+                    if self.victim is not None:
+                        self.waited = time.monotonic() - first_seen
+                        if self.victim[0] not in waiting:
+                            self.how = "gave up"
+                            break
+                        if self.waited >= self.patience:
+                            look.execute("select pg_cancel_backend(%s)", (self.victim[0],))
+                            self.how = "cancelled"
+                            break
+                    self._stop.wait(0.05)
+                conn.rollback()     # what the import wrote never existed
+        except Exception as e:  # noqa: BLE001 - reported by __enter__ or as a check error
+            self._error = e
+            self._held.set()
+
+
+DROP_AUDIT = [
+    "drop event trigger if exists check15_drops",
+    "drop schema if exists check15_audit cascade",
+    "create schema check15_audit",
+    "create table check15_audit.drops (id bigserial primary key, query text, locks text[])",
+    # DROP INDEX never shows in pg_event_trigger_ddl_commands() (lab.pgwatch.DDLAudit): sql_drop sees it
+    "create function check15_audit.on_drop() returns event_trigger language plpgsql security definer "
+    "set search_path = pg_catalog, pg_temp as $$ begin "
+    "insert into check15_audit.drops (query, locks) select current_query(), array(select distinct r.relname || ' ' "
+    "|| l.mode from pg_locks l join pg_class r on r.oid = l.relation where l.pid = pg_backend_pid() and l.granted "
+    "and l.locktype = 'relation' and r.relnamespace = 'public'::regnamespace and r.relkind in ('r', 'p')) "
+    "where exists (select from pg_event_trigger_dropped_objects() o where o.object_type = 'index'); "
+    "exception when others then null; end $$",
+    "create event trigger check15_drops on sql_drop execute function check15_audit.on_drop()",
+]
+DROP_UNAUDIT = ["drop event trigger if exists check15_drops", "drop schema if exists check15_audit cascade"]
+
+
+def index_state(s: Scenario) -> tuple[bool, str] | None:
+    rows = s.lab.sql("select i.indisvalid, pg_get_indexdef(i.indexrelid) from pg_index i "
+                     "join pg_class c on c.oid = i.indexrelid where c.relname = %s", (INDEX,))
+    return rows[0] if rows else None
+
+
+def blocking_statements(sql: str) -> list[str]:
+    """The statements in a migration's SQL that build or drop an index without CONCURRENTLY."""
+    out = []
+    for stmt in sql.split(";"):
+        lines = [ln for ln in stmt.strip().splitlines() if not ln.strip().startswith("--")]
+        st = " ".join(" ".join(lines).split())
+        if re.match(r"(?i)(create (unique )?index|drop index) (?!concurrently)", st) and \
+                (TABLE in st.replace('"', "") or INDEX in st.replace('"', "")):
+            out.append(st)
+    return out
+
+
+def check(work_dir: Path, log=None) -> Scenario:
+    with Scenario(work_dir, log=log) as s:
+        release = s.schema_release()
+        if release not in s.plan.releases and s.plan.releases:
+            release = list(s.plan.releases)[-1]
+        last_id = s.lab.sql(f"select max(id) from {TABLE}")[0][0]
+        ran_before = {n for (n,) in s.lab.sql("select name from django_migrations where app = 'sightings'")}
+        before = s.lab.sql(FINGERPRINT, (last_id,))[0]
+        obstacles: list[OpenWrite] = []
+
+        def open_write(scenario, step):
+            # one obstacle per check: before the first step, and until a statement waited for it
+            if obstacles and (obstacles[0].alive or obstacles[0].bit):
+                return
+            if obstacles or (index_state(scenario) or (False,))[0]:
+                return
+            o = OpenWrite(scenario.lab)
+            obstacles.append(o.__enter__())
+            scenario.log(f"→ a comment import (pid {o.pid}) has written to {TABLE} and not committed yet")
+
+        for statement in DROP_AUDIT:
+            s.lab.sql(statement)
+        failure = None
+        try:
+            with DDLAudit(s.lab) as audit:
+                try:
+                    s.run(before_step=open_write)
+                except CheckFailed as f:
+                    failure = f
+                finally:
+                    for o in obstacles:
+                        o.stop()
+            drops = s.lab.sql("select query, locks from check15_audit.drops order by id")
+        finally:
+            for statement in DROP_UNAUDIT:
+                s.lab.sql(statement)
+        o = obstacles[0] if obstacles else None
+        if log:
+            for c in audit.commands():
+                log(f"DDL: {c.query[:120]} (held: {', '.join(c.locks) or 'no table lock'})")
+            for q, locks in drops:
+                log(f"DROP: {q[:120]} (held: {', '.join(locks) or 'no table lock'})")
+            if o and o.bit:
+                log(f"the open transaction's first waiter {o.how} after {o.waited:.1f} s: {o.victim[1][:100]}")
+
+        # 0. A step failed for good. With an INVALID index left behind, that is the lesson itself.
+        if failure is not None:
+            state = index_state(s)
+            if failure.reason in (Kind.STEP_FAILED, Kind.LOCK_TIMEOUT) and state and not state[0]:
+                first = f"the first attempt {o.how} while it waited for an open transaction; " if o and o.bit else ""
+                raise CheckFailed(
+                    Kind.INVALID_INDEX,
+                    f"{first}it left {INDEX} behind INVALID (pg_index.indisvalid = false), and the plan never "
+                    f"finished the job: {failure.message}", LOOK_RERUN)
+            raise failure
+
+        # 1. What ran: an index built or dropped under a lock that blocks writes (timing plays no part).
+        ran = [(c.query, c.holds(TABLE, BLOCKS_WRITES)) for c in audit.commands()]
+        ran += [(q, [m for t, _, m in (x.partition(" ") for x in locks) if t == TABLE and m in BLOCKS_WRITES])
+                for q, locks in drops]
+        for query, held in ran:
+            if held:
+                raise CheckFailed(
+                    Kind.WRITE_STALL,
+                    f"while the plan ran, `{' '.join(query.split())[:140]}` held {MODES.get(held[0], held[0])} "
+                    f"on {TABLE}: no comment can be saved until it is done, and on a busy table it first "
+                    f"queues behind every open transaction (like the check's) with every write queued behind it",
+                    "an atomic migration can't fail half-way, but it can't build or drop an index without blocking "
+                    "writes either. Which form of CREATE INDEX and DROP INDEX lets writes go on? `lab hint 15`")
+
+        # 2. What the release ships: its migration files run on every other database too. (Django
+        # starts once per release, side by side with the start that reads the release's state.)
+        with ThreadPoolExecutor(len(s.plan.releases) + 1) as pool:
+            state_of = pool.submit(s.release_state, release)
+            shipped = dict(zip(s.plan.releases, pool.map(s.migrations_sql, s.plan.releases)))
+        for rel, migrations in shipped.items():
+            for name, m in migrations.items():
+                bad = blocking_statements(m["sql"]) if name not in ran_before else []
+                if bad:
+                    raise CheckFailed(
+                        Kind.WRITE_STALL,
+                        f"release {rel}'s migration {name} runs `{bad[0][:120]}` (`manage.py sqlmigrate sightings "
+                        f"{name}`): without CONCURRENTLY it blocks every write to {TABLE} wherever it runs, even if "
+                        f"this plan didn't run it (--fake?)",
+                        "build and drop the index CONCURRENTLY, in a migration with atomic = False")
+        s.expect_no_failed_requests()
+
+        # 3. The index: present, valid, the model's and the task's.
+        state = index_state(s)
+        s.expect(state is not None, Kind.INDEX_MISSING, f"after the plan there is no index {INDEX} on {TABLE}",
+                 "release v2 must still create the index (model Meta.indexes + migration 0002)")
+        valid, definition = state
+        s.expect(valid, Kind.INVALID_INDEX,
+                 f"{INDEX} exists but is INVALID (pg_index.indisvalid = false): the first attempt left it behind "
+                 f"when it died half-way, and what came after accepted it as it was (IF NOT EXISTS, `--fake`, an "
+                 f"'already exists' taken for success); PostgreSQL keeps updating it but never uses it",
+                 LOOK_RERUN)
+        s.expect(o is not None and o.bit, Kind.CHECK_ERROR,
+                 "no statement of the plan ever waited for the check's open transaction, so the check can't tell "
+                 "whether your migration survives a failure half-way", "run the check again")
+        declared = state_of.result()["models"].get(TABLE, {}).get("indexes", {}).get(INDEX)
+        s.expect(declared is not None, Kind.SCHEMA_DRIFT,
+                 f"the database has the index {INDEX}, but release {release}'s model doesn't declare it "
+                 f"(Meta.indexes): Django's state doesn't know it exists",
+                 "keep the model's Meta.indexes entry; the migration's state must still match the model")
+        mine = s.model_indexdef(TABLE, declared, Kind.WRONG_INDEX,
+                                "keep the starter's models.Index(fields=[\"author\", \"created_at\"])")
+        s.expect(mine == definition, Kind.SCHEMA_DRIFT,
+                 f"the database's {INDEX} is not the index release {release}'s model declares: the database has "
+                 f"`{definition}`, the model's Meta.indexes would build `{mine}`",
+                 "a hand-written CREATE INDEX must build exactly the model's index (compare with `manage.py "
+                 "sqlmigrate` of an AddIndex)")
+        s.expect(mine == TASK_INDEXDEF, Kind.WRONG_INDEX,
+                 f"{INDEX} is not the index the task asks for: {definition}",
+                 "keep the starter's models.Index(fields=[\"author\", \"created_at\"])")
+
+        # 4. Every comment that was there before the plan, as it was.
+        after = s.lab.sql(FINGERPRINT, (last_id,))[0]
+        s.expect(after == before, Kind.DATA_LOST,
+                 f"the comments that were there before the plan changed: {before[0]} rows before, {after[0]} after"
+                 f"{' (same count, other content)' if after[0] == before[0] else ''}",
+                 "repairing a failed migration touches the index and the history, never the rows")
+        s.expect_end_state(release)
+        return s
