@@ -203,7 +203,8 @@ def run(args) -> int:
     elif c == "doctor":
         from .doctor import report
         st = lab.status()
-        ours = {st["proxy"]["port"]: st["proxy"]["running"], **{s["port"]: s["running"] for s in st["slots"]}}
+        ours = {st["proxy"]["port"]: st["proxy"]["running"], **{s["port"]: s["running"] for s in st["slots"]},
+                st["dashboard"]["port"]: st["dashboard"]["running"]}
         if st["database"]["port"]:
             ours[st["database"]["port"]] = st["database"]["running"]
         if args.report:

@@ -42,7 +42,7 @@ def checks(cfg: LabConfig, running: dict[int, bool] | None = None) -> list[tuple
                         "install `useradd` (package passwd) or run the lab as a normal user"))
     else:
         out.append((True, "using the external PostgreSQL from DATABASE_URL", ""))
-    ports = [(cfg.proxy_port, "nginx")] + [(s.port, f"slot {s.name}") for s in cfg.slots]
+    ports = [(cfg.proxy_port, "nginx"), (cfg.dashboard_port, "the dashboard")] + [(s.port, f"slot {s.name}") for s in cfg.slots]
     if not cfg.database_url:
         ports.append((cfg.db_port, "PostgreSQL"))
     for port, what in ports:
