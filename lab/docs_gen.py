@@ -7,6 +7,7 @@ Each fact lives once; the site reads it from where it lives, at build time:
   notebooks/*.ipynb         → the chapters (the executed copies the tests wrote to docs/chapters/,
                               or the stripped notebooks if they have not been executed since
                               they last changed)
+  notebooks/facilitator.toml → the facilitator notes page (docs/facilitator.md)
   CHEATSHEET below          → the cheat-sheet; tests/test_docs.py checks its lock and rewrite
                               columns against a real PostgreSQL.
 
@@ -490,10 +491,98 @@ def cheatsheet_table() -> str:
     return "\n".join(rows)
 
 
+# ================================================================= facilitator notes
+FACILITATOR = NOTEBOOKS / "facilitator.toml"   # one table per chapter; rendered on docs/facilitator.md
+NOTE_FIELDS = ("point_at", "numbers", "questions", "cut", "remember")
+# the lines of a chapter's run worth comparing with the notes: the traffic summaries, the failures
+# by kind and the lock watch's verdicts
+MEASURED_LINE = re.compile(r"^(traffic: |  ✗ |  by release: |lock watch on |the longest |the ALTER waited |\d+ (requests|comments|logo) )")
+
+
+def facilitator_notes() -> dict:
+    import tomllib
+    with FACILITATOR.open("rb") as f:
+        return tomllib.load(f)
+
+
+def facilitator_problems(notes: dict | None = None) -> list[str]:
+    """What is missing from the notes: every chapter in notebooks/ needs every field, non-empty."""
+    notes = facilitator_notes() if notes is None else notes
+    chapters, ids = notes.get("chapters", {}), [p.name[:2] for p in chapter_sources()]
+    found = []
+    for key in ids:
+        entry = chapters.get(key)
+        if entry is None:
+            found.append(f"chapter {key}: no [chapters.\"{key}\"] table")
+            continue
+        for name in NOTE_FIELDS:
+            value = entry.get(name)
+            if name == "questions":
+                ok = bool(value) and all(str(q.get("q", "")).strip() and str(q.get("a", "")).strip() for q in value)
+            elif isinstance(value, list):
+                ok = bool(value) and all(str(v).strip() for v in value)
+            else:
+                ok = bool(str(value or "").strip())
+            if not ok:
+                found.append(f"chapter {key}: `{name}` is missing or empty")
+        extra = set(entry) - set(NOTE_FIELDS)
+        if extra:
+            found.append(f"chapter {key}: unknown field(s) {', '.join(sorted(extra))} (fields: {', '.join(NOTE_FIELDS)})")
+    # (notes for a chapter not in notebooks/ yet are fine: they can be written before it lands)
+    return found
+
+
+def measured(stem: str) -> tuple[dict, list[str]]:
+    """The run the site shows for a chapter: its metadata and its summary lines (none if not executed)."""
+    if executed_state(NOTEBOOKS / f"{stem}.ipynb") != "executed":
+        return {}, []
+    nb = json.loads((EXECUTED / f"{stem}.ipynb").read_text())
+    lines = []
+    for cell in nb.get("cells", []):
+        for out in cell.get("outputs", []):
+            if out.get("output_type") == "stream":
+                text = out.get("text", "")
+                text = text if isinstance(text, str) else "".join(text)
+                lines += [l.rstrip()[:160] for l in text.splitlines() if MEASURED_LINE.match(l)]
+    return nb.get("metadata", {}).get("bigfoot_lab", {}), lines
+
+
+def facilitator_markdown(notes: dict | None = None) -> str:
+    notes = facilitator_notes() if notes is None else notes
+    minutes = {e.id: e.teaching_minutes for e in catalogue()}
+    out = [f"The numbers below come from {notes.get('measured', 'the executed chapters')}. Under each "
+           "chapter, *this site's run* lists the same lines from the run the site was built from: "
+           "expect small differences (a loaded laptop is slower), never a different shape.", ""]
+    for src in chapter_sources():
+        key, entry = src.name[:2], notes.get("chapters", {}).get(src.name[:2])
+        out += [f"## {_chapter_title(src)}", ""]
+        if entry is None:
+            out += ["*No notes for this chapter yet* (`notebooks/facilitator.toml`).", ""]
+            continue
+        length = TOUR_MINUTES if src.stem == TOUR else minutes.get(key)
+        out += [f"[The chapter](chapters/{src.name})" + (f" · about {length} min" if length else "")
+                + f" · slides: `notebooks/{src.name}`, View → Render as Reveal Slideshow", ""]
+        out += ['!!! quote "The one sentence to remember"', "", f"    {entry['remember']}", ""]
+        out += ["**Point at**", ""] + [f"{i}. {p}" for i, p in enumerate(entry["point_at"], 1)] + [""]
+        out += ["**Numbers to expect**", ""] + [f"- {n}" for n in entry["numbers"]] + [""]
+        meta, lines = measured(src.stem)
+        if lines:
+            when = meta.get("executed_at", "?") + (f", {meta['machine']}" if meta.get("machine") else "")
+            out += [f'??? info "This site\'s run ({when})"', "", "    ```text"] + \
+                   [f"    {l}" for l in lines] + ["    ```", ""]
+        else:
+            out += ["*This site was built without an executed copy of the chapter* (`make docs` executes it).", ""]
+        out += ["**Questions learners ask**", ""]
+        out += [f"- **{q['q']}** {q['a']}" for q in entry["questions"]] + [""]
+        out += ['!!! tip "Running late?"', "", f"    {entry['cut']}", ""]
+    return "\n".join(out)
+
+
 # ================================================================= mkdocs hooks
 MARKERS = {
     r"<!-- gen:agenda (\d+) -->": lambda m: agenda_markdown(int(m.group(1))),
     r"<!-- gen:cheatsheet -->": lambda m: cheatsheet_table(),
+    r"<!-- gen:facilitator -->": lambda m: facilitator_markdown(),
     r"<!-- gen:topology -->": lambda m: topology_table(),
     r"<!-- gen:catalogue -->": lambda m: "\n".join(
         ["| # | chapter | chapter + exercise |", "|---|---|---|"] +

@@ -1,9 +1,10 @@
 """Slides from the chapters themselves: give each notebook cell RISE slide metadata by one rule.
 
 The instructor presents a chapter from its notebook (JupyterLab + jupyterlab_rise: View → Render
-as slideshow), so the slides are the chapter and can't drift from it. This tool writes only
-`cell.metadata.slideshow.slide_type`; sources, outputs and every other key stay as they are, and
-the file keeps the kit's JSON layout (indent 1, UTF-8), so `git diff` shows metadata lines only.
+as Reveal Slideshow), so the slides are the chapter and can't drift from it. This tool writes only
+`cell.metadata.slideshow.slide_type` (and the notebook's `rise` settings); sources, outputs and
+every other key stay as they are, and the file keeps the kit's JSON layout (indent 1, UTF-8), so
+`git diff` shows metadata lines only.
 
 The rule, cell by cell (a cell that already has a slide_type keeps it: the author's choice wins,
 and a second run changes nothing):
