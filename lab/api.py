@@ -23,9 +23,11 @@ from pathlib import Path
 import psutil
 
 from . import lock, procs
+from .backend import LocalBackend
 from .config import STATIC_MODES, LabConfig, lab_secrets, load_config, read_json, write_json
 from .dashboard import Dashboard, record_event
 from .database import Database
+from .deploy import roll_slot, run_deploy
 from .deploy import validate as validate_deploy
 from .errors import LabError
 from .jupyter import Jupyter
@@ -405,44 +407,24 @@ class Lab:
                     self._replace_slot(s.name, baseline)
 
     # ------------------------------------------------------------------ deploys
+    @property
+    def backend(self) -> LocalBackend:
+        """This lab as a deploy target: the operations lab/deploy.py's strategies are written against."""
+        return LocalBackend(self)
+
     def _replace_slot(self, name: str, release: Release, drain: bool = True) -> None:
-        """Take a slot out of nginx, restart it on `release`, health-check it, put it back.
-        The caller has published the release's static files already (assets before code)."""
-        with self.step(f"slot {name}: {self.state['slots'][name]['release']} → {release.name}"):
-            idle = False
-            if drain and self.proxy.pid():
-                self._set_slot(name, live=False)
-                old_workers = self.proxy.reload(self._live())
-                # nginx's previous workers finish their in-flight requests, then exit; once they
-                # are gone nothing can still be talking to this slot, so it may stop at once.
-                idle = self.proxy.wait_old_workers(old_workers)
-            previous = self.state["slots"][name]["release"]
-            try:
-                if idle:
-                    self.slots.replace_idle(name, release, self.db.url())
-                else:
-                    self.slots.stop(name)
-                    self.slots.start(name, release, self.db.url())
-            except LabError as e:
-                # A broken release never takes the slot down for good: back to what it ran before.
-                if previous != release.name and previous in self.releases.names():
-                    self.slots.start(name, self.releases.get(previous), self.db.url())
-                    self._set_slot(name, live=True)
-                    if self.proxy.pid():
-                        self.proxy.reload(self._live())
-                    raise LabError(f"{e.message}; slot {name} is back on {previous}", e.hint, e.kind) from None
-                raise
-            self._set_slot(name, release=release.name, live=True)
-            if self.proxy.pid():
-                self.proxy.reload(self._live())
+        """Take a slot out of nginx, restart it on `release`, health-check it, put it back
+        (lab/deploy.py: roll_slot). The caller has published the release's static files already.
+        Every rolling step of a deploy passes here: a check may watch it (lab/checks/ex02_add_field.py)."""
+        roll_slot(self.backend, name, release.name, drain)
 
     def deploy(self, release: str, slot: str | None = None, strategy: str = "rolling",
                migrate: str = "before") -> float:
-        from .deploy import run_deploy
         validate_deploy(strategy, migrate)
         with self._locked("deploy"):
             self._require_home()
-            return run_deploy(self, self.releases.get(release), slot, strategy, migrate)
+            self.releases.get(release)
+            return run_deploy(self.backend, release, slot, strategy, migrate)
 
     # ------------------------------------------------------------------ traffic
     def get(self, path: str = "/", timeout: float = 10.0) -> "Page":

@@ -25,12 +25,12 @@ import shutil
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 from . import procs
+from .backend import Backend, SlotState
 from .config import KIT_ROOT, LabConfig, load_config
-from .deploy import validate as validate_deploy
+from .deploy import run_deploy
 from .errors import LabError
 from .proxy import compose_config, nginx_binary, render
 from .releases import NAME_OK, Release, build_env
@@ -287,40 +287,8 @@ class ComposeBackend:
 
     def deploy(self, release: str, slot: str | None = None, strategy: str = "rolling",
                migrate: str = "before") -> float:
-        validate_deploy(strategy, migrate)
-        if release not in self.known_releases():
-            raise LabError(f"no release image named {release!r}",
-                           f"build it first: `lab --backend compose release build {release} --overlay DIR`")
-        self._require_env()
-        targets = [slot] if slot else [s.name for s in self.cfg.slots]
-        for t in targets:
-            self.cfg.slot(t)
-        t0 = time.monotonic()
-        self.log(f"deploy {release} → {', '.join(targets)} (strategy {strategy}, migrate {migrate}, docker compose)")
-        if migrate == "before":
-            self.migrate(release)
-        live = self.live()
-        if strategy == "rolling":
-            for t in targets:
-                self.reload_proxy({**live, t: False})           # drain: nginx stops sending it requests
-                self._recreate(t, release)
-                live = {**live, t: True}
-                self.reload_proxy(live)                         # back in rotation (and re-resolved)
-        elif strategy == "blue-green":
-            idle = targets[-1] if slot else next((n for n, ok in live.items() if not ok), targets[-1])
-            self.reload_proxy({**live, idle: False})
-            self._recreate(idle, release)
-            self.reload_proxy({n: n == idle for n in live})    # one reload switches all traffic
-        else:  # recreate: visibly down in between
-            self.compose("stop", *targets)
-            for t in targets:
-                self._recreate(t, release)
-            self.reload_proxy({**live, **{t: True for t in targets}})
-        if migrate == "after":
-            self.migrate(release)
-        took = time.monotonic() - t0
-        self.log(f"deployed {release} in {took:.1f}s")
-        return took
+        """The local lab's strategies (lab/deploy.py), each step done by ComposeOps below."""
+        return run_deploy(ComposeOps(self), release, slot, strategy, migrate)
 
     def set_static_mode(self, mode: str) -> None:
         self.reload_proxy(self.live(), static_mode=mode)
@@ -366,6 +334,59 @@ class ComposeBackend:
     def _health(port: int) -> dict | None:
         from .slots import health
         return health(port, timeout=1.0)
+
+
+class ComposeOps(Backend):
+    """The deploy engine's operations (lab/backend.py) as `docker compose` commands."""
+
+    label = ", docker compose"
+
+    def __init__(self, compose: ComposeBackend):
+        self.c = compose
+        self.cfg = compose.cfg
+
+    def slots(self) -> dict[str, SlotState]:
+        env, live = self.c.env, self.c.live()
+        baseline = self.cfg.app["baseline_release"]
+        return {n: SlotState(env.get(env_key("RELEASE", n)) or baseline, live[n]) for n in self.slot_names()}
+
+    def serves(self, slot: str, release: str) -> bool:
+        h = self.c._health(int(self.c.env.get(env_key("LAB_PORT", slot), self.cfg.slot(slot).port)))
+        return bool(h) and h.get("release") == release
+
+    def has_release(self, release: str) -> bool:
+        return release in self.c.known_releases()
+
+    def require_ready(self, release: str) -> None:
+        if not self.has_release(release):
+            raise LabError(f"no release image named {release!r}",
+                           f"build it first: `lab --backend compose release build {release} --overlay DIR`")
+        self.c._require_env()
+
+    def publish_static(self, release: str) -> None:
+        # Nothing to do from the host: a slot container publishes its own release's files to the
+        # shared volume before its app server starts (cmd_slot), so before any page refers to them.
+        pass
+
+    def migrate(self, release: str) -> None:
+        self.c.migrate(release)
+
+    def switch(self, live: dict[str, bool], drain: bool) -> bool:
+        # proxy-reload always returns once nginx's old workers are gone (cmd_proxy_reload)
+        self.c.reload_proxy(live)
+        return True
+
+    def start(self, slot: str, release: str) -> None:
+        self.c._recreate(slot, release)
+
+    def restart(self, slot: str, release: str, idle: bool) -> None:
+        self.c._recreate(slot, release)  # `up --force-recreate`: stop (SIGTERM, graceful), then start
+
+    def stop(self, slots: list[str]) -> None:
+        self.c.compose("stop", *slots)
+
+    def log(self, msg: str) -> None:
+        self.c.log(msg)
 
 
 def parse_ps(out: str) -> list[dict]:

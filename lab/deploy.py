@@ -1,18 +1,23 @@
-"""Deploy strategies. Each prints its steps; none hides a failure the learner should see.
+"""Deploy strategies, written once against a backend's operations (lab/backend.py), for the local
+lab and for docker compose alike. Each prints its steps; none hides a failure the learner should see.
 
 - rolling    one slot at a time: drain it from nginx, restart it on the new release, put it back.
              With --slot only that slot changes: the two releases then serve side by side,
              exactly the window in which a rolling deploy breaks things.
 - blue-green start the new release on the idle slot, then switch nginx to it in one reload; the
-             old slot keeps running idle (a rollback is a switch back).
+             old slot keeps running idle (a rollback is a switch back: instant when the idle
+             slot still serves the release asked for).
 - recreate   stop the slots, then start them on the new release: simple, and visibly down.
+
+A broken release never takes a slot down for good: a slot that can't start it goes back to what
+it ran before, and the deploy fails saying so.
 """
 from __future__ import annotations
 
 import time
 
+from .backend import Backend, SlotState
 from .errors import LabError
-from .releases import Release
 
 # One list of each, for the CLI, the local lab and the compose backend.
 STRATEGIES = ("rolling", "blue-green", "recreate")
@@ -26,63 +31,130 @@ def validate(strategy: str, migrate: str) -> None:
         raise LabError(f"unknown --migrate {migrate!r}", f"choose one of {', '.join(MIGRATE_WHEN)}")
 
 
-def run_deploy(lab, release: Release, slot: str | None, strategy: str, migrate: str) -> float:
-    t0 = time.monotonic()
-    targets = [slot] if slot else [s.name for s in lab.cfg.slots]
+def run_deploy(b: Backend, release: str, slot: str | None = None, strategy: str = "rolling",
+               migrate: str = "before") -> float:
+    validate(strategy, migrate)
+    targets = [slot] if slot else b.slot_names()
     for t in targets:
-        lab.cfg.slot(t)  # validates the name
-    lab.log(f"deploy {release.name} → {', '.join(targets)} (strategy {strategy}, migrate {migrate})")
-    if not lab.proxy.pid():
-        raise LabError("the lab is not up", "start it with `lab up`")
+        b.cfg.slot(t)  # validates the name
+    b.require_ready(release)
+    refuse_to_empty_the_rotation(b.slots(), strategy, slot)  # before anything changes
+    t0 = time.monotonic()
+    b.log(f"deploy {release} → {', '.join(targets)} (strategy {strategy}, migrate {migrate}{b.label})")
     # Assets go out before the code that references them (a CDN upload, in real life).
-    with lab.step(f"publish {release.name}'s static files to the shared folder"):
-        lab._publish_static(release)
+    b.publish_static(release)
     if migrate == "before":
-        lab.migrate(release.name, only_if_needed=True)
-
+        b.migrate(release)
     if strategy == "rolling":
-        for name in targets:
-            lab._replace_slot(name, release)
+        rolling(b, release, targets)
     elif strategy == "blue-green":
-        _blue_green(lab, release, slot)
-    elif strategy == "recreate":
-        with lab.step(f"stop {', '.join(targets)} (requests fail until they are back)"):
-            for name in targets:
-                lab.slots.stop(name)
-        for name in targets:
-            with lab.step(f"start {name} on {release.name}"):
-                lab.slots.start(name, release, lab.db.url())
-                lab._set_slot(name, release=release.name, live=True)
-        lab.proxy.reload(lab._live())
-
+        blue_green(b, release, slot)
+    else:
+        recreate(b, release, targets)
     if migrate == "after":
-        lab.migrate(release.name, only_if_needed=True)
+        b.migrate(release)
     took = time.monotonic() - t0
-    lab.log(f"deployed {release.name} in {took:.1f}s")
+    b.log(f"deployed {release} in {took:.1f}s")
     return took
 
 
-def _blue_green(lab, release: Release, slot: str | None) -> None:
-    st = lab.state["slots"]
-    names = [s.name for s in lab.cfg.slots]
+def refuse_to_empty_the_rotation(now: dict[str, SlotState], strategy: str, slot: str | None) -> None:
+    """After a blue-green deploy one slot serves everything and the other is idle. Draining that
+    one slot alone (rolling or blue-green with --slot) would leave nginx nothing to send requests to."""
+    live = [n for n, s in now.items() if s.live]
+    if slot and live == [slot] and strategy in ("rolling", "blue-green"):
+        idle = [n for n in now if n != slot]
+        raise LabError(f"slot {slot} serves all the traffic ({', '.join(idle)} is idle, out of rotation): "
+                       f"taking it out alone would leave nothing to answer requests",
+                       f"deploy to {', '.join(idle)} instead, or to both slots (leave out --slot)")
+
+
+def _live(now: dict[str, SlotState], **change: bool) -> dict[str, bool]:
+    return {n: change.get(n, s.live) for n, s in now.items()}
+
+
+def _back_on_previous(b: Backend, slot: str, previous: str, release: str, e: LabError) -> LabError:
+    """The slot couldn't start `release`: start it again on what it ran before. Returns the error
+    to raise (it says where the slot is now), or re-raises when there is nothing to go back to."""
+    if previous == release or not b.has_release(previous):
+        raise e
+    b.start(slot, previous)
+    return LabError(f"{e.message}; slot {slot} is back on {previous}", e.hint, e.kind)
+
+
+def rolling(b: Backend, release: str, targets: list[str]) -> None:
+    # Slots out of rotation first: they need no draining, and once back they answer while the others drain.
+    now = b.slots()
+    for name in sorted(targets, key=lambda n: now[n].live):
+        b.replace_slot(name, release)
+
+
+def roll_slot(b: Backend, slot: str, release: str, drain: bool = True) -> None:
+    """Take a slot out of nginx, restart it on `release` (waiting for its health), put it back.
+    The caller has published the release's static files already (assets before code)."""
+    now = b.slots()
+    previous = now[slot].release
+    with b.step(f"slot {slot}: {previous} → {release}"):
+        if not now[slot].live:
+            idle = True   # out of rotation already: drained when it left (every such switch waits)
+        elif drain and any(s.live for n, s in now.items() if n != slot):
+            # the old workers finish their requests first: then the slot is idle and may be swapped at once
+            idle = b.switch(_live(now, **{slot: False}), drain=True)
+        else:
+            idle = False  # the only slot in rotation: restarted in place (gracefully), nothing to drain to
+        try:
+            b.restart(slot, release, idle=idle)
+        except LabError as e:
+            err = _back_on_previous(b, slot, previous, release, e)
+            b.switch(_live(b.slots(), **{slot: True}), drain=False)
+            raise err from None
+        b.switch(_live(b.slots(), **{slot: True}), drain=False)
+
+
+def idle_slot(now: dict[str, SlotState], release: str, slot: str | None) -> str:
+    """The one rule for blue-green's target: the slot asked for; else a slot out of rotation (the
+    idle colour); else (both live, e.g. after a rolling deploy) a slot already on the release,
+    which then takes all traffic and the other keeps the old release for a rollback; else the last."""
     if slot:
-        idle = slot
+        return slot
+    out = [n for n, s in now.items() if not s.live]
+    if out:
+        return out[0]
+    on_it = [n for n, s in now.items() if s.release == release]
+    return (on_it or list(now))[-1]
+
+
+def blue_green(b: Backend, release: str, slot: str | None) -> None:
+    now = b.slots()
+    idle = idle_slot(now, release, slot)
+    others = [n for n in now if n != idle]
+    if now[idle].release == release and b.serves(idle, release):
+        b.log(f"→ {idle} already serves {release}: nothing to start, only the switch")
     else:
-        # the idle colour: a slot out of rotation, else the one not on the newest release
-        idle = next((n for n in names if not st[n]["live"]), None) or names[-1]
-        if all(st[n]["live"] for n in names) and st[idle]["release"] == release.name:
-            idle = names[0]
-    others = [n for n in names if n != idle]
-    with lab.step(f"start {release.name} on the idle slot {idle}"):
-        lab._set_slot(idle, live=False)
-        lab.proxy.reload(lab._live())
-        lab.slots.stop(idle)
-        lab.slots.start(idle, release, lab.db.url())
-        lab._set_slot(idle, release=release.name)
-    with lab.step(f"switch nginx: all traffic to {idle}, {', '.join(others)} kept idle for a rollback"):
-        stt = lab.state
-        stt["slots"][idle]["live"] = True
-        for n in others:
-            stt["slots"][n]["live"] = False
-        lab._save_state(stt)
-        lab.proxy.reload(lab._live())
+        with b.step(f"start {release} on the idle slot {idle}"):
+            drained = b.switch(_live(now, **{idle: False}), drain=True) if now[idle].live else True
+            try:
+                b.restart(idle, release, idle=drained)
+            except LabError as e:
+                err = _back_on_previous(b, idle, now[idle].release, release, e)
+                b.switch(_live(b.slots(), **{idle: now[idle].live}), drain=False)
+                raise err from None
+    with b.step(f"switch nginx: all traffic to {idle}, {', '.join(others)} kept idle for a rollback"):
+        # waits out the old workers: once the deploy returns, the idle slot has nothing in flight
+        b.switch({n: n == idle for n in now}, drain=True)
+
+
+def recreate(b: Backend, release: str, targets: list[str]) -> None:
+    now = b.slots()
+    with b.step(f"stop {', '.join(targets)} (requests fail until they are back)"):
+        b.stop(targets)
+    for i, name in enumerate(targets):
+        try:
+            with b.step(f"start {name} on {release}"):
+                b.start(name, release)
+        except LabError as e:
+            err = _back_on_previous(b, name, now[name].release, release, e)
+            for rest in targets[i + 1:]:  # the slots not started yet come back too
+                b.start(rest, now[rest].release)
+            raise err from None
+    b.switch(_live(now, **{t: True for t in targets}), drain=False)
