@@ -67,6 +67,11 @@ class Kind(StrEnum):
     LINTER_IGNORED = "linter ignored"
     SQUAWK = "squawk"
     GUARDRAIL_DODGED = "guardrail dodged"
+    # migration tests (exercise 14): the learner's test, run on releases the check keeps
+    BUG_NOT_CAUGHT = "bug not caught"              # the test passes on the broken migration it is for
+    REVERSE_NOT_TESTED = "reverse not tested"      # ... on one that can't be migrated back
+    OLD_CODE_NOT_TESTED = "old code not tested"    # ... on one that breaks the old release's INSERTs
+    FALSE_ALARM = "false alarm"                    # the test fails on a migration that is right
     # the harness itself could not judge (never a pass)
     CHECK_ERROR = "check error"
 
