@@ -45,7 +45,7 @@ LUNCH_MINUTES = 60
 FULL_DAY = 480                        # 9:00–17:00 with lunch and two breaks
 # Which chapters an agenda keeps when time is short, most important first (the rest: take-home).
 # 09 (roll back code, not the schema) is a main point of the talk: it comes right after 01 and 02.
-PRIORITY = ["01", "02", "09", "07", "03", "06", "05", "04", "08", "10"]
+PRIORITY = ["01", "02", "09", "07", "03", "06", "05", "04", "08", "10", "13", "15", "14", "11", "12", "16"]
 
 
 def pauses(budget: int) -> list[tuple[float, int, str]]:
@@ -205,12 +205,24 @@ def plan_agenda(budget: int) -> tuple[list[Slot], list[ExerciseInfo]]:
     wrap_up = WRAP_UP_MINUTES if budget >= 150 else 5
     left = budget - SETUP_MINUTES - TOUR_MINUTES - wrap_up - sum(m for _, m, _ in breaks)
     chosen: dict[str, str] = {}
-    for key in [k for k in PRIORITY if k in exercises] + [k for k in exercises if k not in PRIORITY]:
-        ex = exercises[key]
-        if ex.teaching_minutes + ex.minutes + QUESTION_MINUTES <= left:
-            chosen[key], left = "full", left - ex.teaching_minutes - ex.minutes - QUESTION_MINUTES
-        elif ex.teaching_minutes + QUESTION_MINUTES <= left:
-            chosen[key], left = "demo", left - ex.teaching_minutes - QUESTION_MINUTES
+    order = [k for k in PRIORITY if k in exercises] + [k for k in exercises if k not in PRIORITY]
+    if budget >= FULL_DAY:
+        # a full day shows every chapter: first each one as a demo, then the most important get
+        # their exercise hands-on while the day has room
+        for key in order:
+            ex = exercises[key]
+            if ex.teaching_minutes + QUESTION_MINUTES <= left:
+                chosen[key], left = "demo", left - ex.teaching_minutes - QUESTION_MINUTES
+        for key in [k for k in order if k in chosen]:
+            if exercises[key].minutes <= left:
+                chosen[key], left = "full", left - exercises[key].minutes
+    else:
+        for key in order:
+            ex = exercises[key]
+            if ex.teaching_minutes + ex.minutes + QUESTION_MINUTES <= left:
+                chosen[key], left = "full", left - ex.teaching_minutes - ex.minutes - QUESTION_MINUTES
+            elif ex.teaching_minutes + QUESTION_MINUTES <= left:
+                chosen[key], left = "demo", left - ex.teaching_minutes - QUESTION_MINUTES
     items = [(SETUP_MINUTES, "Welcome and set-up: `lab doctor` on every machine",
               "most installed at home; helpers fix the rest from the wheelhouse, or they pair up"),
              (TOUR_MINUTES, "00 · A tour of the lab", "instructor drives, learners follow in JupyterLab")]
