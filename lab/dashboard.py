@@ -115,6 +115,7 @@ class Aggregator:
         self.buckets: dict[int, dict] = {}
         self.changed: set[int] = set()
         self.recent_errors: deque = deque(maxlen=8)
+        self.errors_added = 0
 
     def add(self, r: Request) -> None:
         sec = int(r.t)
@@ -126,6 +127,7 @@ class Aggregator:
         b["raw"].setdefault(r.slot, []).append(r.latency_ms)
         self.changed.add(sec)
         if r.kind != OK:
+            self.errors_added += 1
             self.recent_errors.append({"t": r.t, "kind": r.kind, "status": r.status, "method": r.method,
                                        "uri": r.uri[:120], "slot": r.slot, "release": r.release,
                                        "error": r.error[:160]})
@@ -248,6 +250,7 @@ class Hub:
         self.static_mode = ""
         self._state_mtime = None
         self.state_events: list[dict] = []
+        self._errors_sent = 0
         self.cond = threading.Condition()
         self.messages: deque = deque(maxlen=200)
         self.seq = 0
@@ -303,7 +306,10 @@ class Hub:
         while self.events and self.events[0]["t"] < now - WINDOW:
             self.events.popleft()
         buckets = self.agg.take_changes(now)
-        msg = {"now": now, "buckets": buckets, "events": new_events, "errors": list(self.agg.recent_errors)}
+        msg = {"now": now, "buckets": buckets, "events": new_events}
+        if self.agg.errors_added != self._errors_sent:   # the list only when it changed (4 ticks a second)
+            self._errors_sent = self.agg.errors_added
+            msg["errors"] = list(self.agg.recent_errors)
         if state_changed:
             msg["slots"], msg["static_mode"] = self.slots, self.static_mode
         self.publish(msg)
