@@ -575,6 +575,30 @@ def test_blue_green_switches_all_traffic_in_one_reload(backend):
         assert_cli_accepts(argv, env)
 
 
+def test_recreate_and_a_blue_green_rollback_use_valid_commands(backend):
+    """The engine's other steps on compose (lab/deploy.py; tests/test_deploy_strategies.py checks
+    their order): `stop` both slots, recreate each; a switch back to the idle colour is one reload."""
+    backend.init()
+    backend.build_release("v2")
+    backend.deploy("v2", strategy="recreate", migrate="skip")
+    backend.deploy("v1", strategy="blue-green", migrate="skip")    # green gets v1 and all traffic; blue idle on v2
+    backend.deploy("v2", strategy="blue-green", migrate="skip")    # back: blue still serves v2, one reload
+    steps = [" ".join(compose_args(a)) for a, _ in backend.recorder.calls][1:]
+    reload = "exec -T proxy python -m lab.compose proxy-reload --live {} --static-mode proxy"
+    assert steps == [
+        "stop blue green",
+        "up --detach --no-deps --force-recreate blue",
+        "up --detach --no-deps --force-recreate green",
+        reload.format("blue,green"),
+        reload.format("blue"), "up --detach --no-deps --force-recreate green", reload.format("green"),
+        reload.format("blue"),
+    ]
+    env = compose.read_env(backend.env_file)
+    assert (env["RELEASE_BLUE"], env["RELEASE_GREEN"], env["LIVE_SLOTS"]) == ("v2", "v1", "blue")
+    for argv, env in backend.recorder.calls:
+        assert_cli_accepts(argv, env)
+
+
 def test_deploy_refuses_unknown_releases_and_outside_overlays(backend, tmp_path):
     backend.init()
     with pytest.raises(compose.LabError, match="no release image named 'v9'"):
