@@ -29,7 +29,13 @@ def sources() -> list[Path]:
 
 
 def source_sha(path: Path) -> str:
-    return hashlib.sha256(path.read_bytes()).hexdigest()
+    """What an executed copy's outputs depend on: each cell's type and source, in order. Not the
+    notebook's metadata (RISE slide types, tags for the slideshow): giving a chapter its slides
+    doesn't make its executed copy stale."""
+    import json
+    cells = json.loads(path.read_text()).get("cells", [])
+    text = json.dumps([(c.get("cell_type"), "".join(c.get("source", ""))) for c in cells], ensure_ascii=False)
+    return hashlib.sha256(text.encode()).hexdigest()
 
 
 def machine() -> str:

@@ -17,7 +17,6 @@ Hand-written pages pull generated blocks in with a marker on a line of its own, 
 from __future__ import annotations
 
 import argparse
-import hashlib
 import json
 import os
 import re
@@ -63,7 +62,8 @@ def chapter_sources() -> list[Path]:
 
 
 def sha256(path: Path) -> str:
-    return hashlib.sha256(path.read_bytes()).hexdigest()
+    from .chapters import source_sha     # one definition of "this copy ran this chapter"
+    return source_sha(path)
 
 
 def executed_state(source: Path) -> str:
