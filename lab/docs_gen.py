@@ -62,7 +62,7 @@ def chapter_sources() -> list[Path]:
 
 
 def sha256(path: Path) -> str:
-    from .chapters import source_sha     # one definition of "this copy ran this chapter"
+    from lab.chapters import source_sha     # one definition of "this copy ran this chapter"
     return source_sha(path)
 
 
