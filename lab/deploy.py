@@ -157,4 +157,6 @@ def recreate(b: Backend, release: str, targets: list[str]) -> None:
             for rest in targets[i + 1:]:  # the slots not started yet come back too
                 b.start(rest, now[rest].release)
             raise err from None
-    b.switch(_live(now, **{t: True for t in targets}), drain=False)
+    # nginx's workers remember the slots that refused them (no live upstreams) and keep answering
+    # 502: the deploy is done once the workers of the new config are the only ones left
+    b.switch(_live(now, **{t: True for t in targets}), drain=True)
