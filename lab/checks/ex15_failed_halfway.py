@@ -24,8 +24,8 @@ from __future__ import annotations
 
 import re
 import threading
+import json
 import time
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from lab.exercises import CheckFailed, Kind, Scenario
@@ -153,6 +153,42 @@ DROP_AUDIT = [
 DROP_UNAUDIT = ["drop event trigger if exists check15_drops", "drop schema if exists check15_audit cascade"]
 
 
+# Runs inside a release, in one Django start: each sightings migration's SQL (`sqlmigrate`) and
+# the SQL that creates each index the Comment model declares (Meta.indexes).
+PROBE = """
+import io, json
+from django.apps import apps
+from django.core.management import call_command
+from django.db import connection
+from django.db.migrations.loader import MigrationLoader
+out = {'migrations': {}, 'indexes': {}}
+loader = MigrationLoader(connection)
+for (a, name), m in sorted(loader.disk_migrations.items()):
+    if a == 'sightings':
+        buf = io.StringIO()
+        try:
+            call_command('sqlmigrate', a, name, stdout=buf)
+            out['migrations'][name] = {'sql': buf.getvalue()}
+        except Exception as e:
+            out['migrations'][name] = {'sql': None, 'error': str(e).strip()[-300:]}
+model = apps.get_model('sightings', 'Comment')
+with connection.schema_editor(collect_sql=True) as se:
+    for index in model._meta.indexes:
+        out['indexes'][index.name] = str(index.create_sql(model, se))
+print('JSON ' + json.dumps(out))
+"""
+
+
+def probe(s: Scenario, release: str) -> dict:
+    r = s.release_python(release, PROBE)
+    line = next((ln for ln in r.stdout.splitlines() if ln.startswith("JSON ")), None)
+    if r.returncode != 0 or line is None:
+        raise CheckFailed(Kind.MIGRATIONS_BROKEN, f"release {release}'s models or migrations can't be read: "
+                          f"{(r.stderr.strip().splitlines() or ['?'])[-1]}",
+                          f"run `lab manage {release} sqlmigrate sightings 0002` and read the error")
+    return json.loads(line[5:])
+
+
 def index_state(s: Scenario) -> tuple[bool, str] | None:
     rows = s.lab.sql("select i.indisvalid, pg_get_indexdef(i.indexrelid) from pg_index i "
                      "join pg_class c on c.oid = i.indexrelid where c.relname = %s", (INDEX,))
@@ -221,10 +257,12 @@ def check(work_dir: Path, log=None) -> Scenario:
             state = index_state(s)
             if failure.reason in (Kind.STEP_FAILED, Kind.LOCK_TIMEOUT) and state and not state[0]:
                 first = f"the first attempt {o.how} while it waited for an open transaction; " if o and o.bit else ""
+                then = ("every attempt after it failed" if s.failed_attempts else
+                        "nothing tried again (a step may say `retries`)")
                 raise CheckFailed(
                     Kind.INVALID_INDEX,
-                    f"{first}it left {INDEX} behind INVALID (pg_index.indisvalid = false), and the plan never "
-                    f"finished the job: {failure.message}", LOOK_RERUN)
+                    f"{first}it left {INDEX} behind INVALID (pg_index.indisvalid = false), and {then}: "
+                    f"{failure.message}", LOOK_RERUN)
             raise failure
 
         # 1. What ran: an index built or dropped under a lock that blocks writes (timing plays no part).
@@ -241,14 +279,17 @@ def check(work_dir: Path, log=None) -> Scenario:
                     "an atomic migration can't fail half-way, but it can't build or drop an index without blocking "
                     "writes either. Which form of CREATE INDEX and DROP INDEX lets writes go on? `lab hint 15`")
 
-        # 2. What the release ships: its migration files run on every other database too. (Django
-        # starts once per release, side by side with the start that reads the release's state.)
-        with ThreadPoolExecutor(len(s.plan.releases) + 1) as pool:
-            state_of = pool.submit(s.release_state, release)
-            shipped = dict(zip(s.plan.releases, pool.map(s.migrations_sql, s.plan.releases)))
-        for rel, migrations in shipped.items():
-            for name, m in migrations.items():
-                bad = blocking_statements(m["sql"]) if name not in ran_before else []
+        # 2. What the release ships: its migration files run on every other database too.
+        infos = {rel: probe(s, rel) for rel in s.plan.releases}
+        info = infos.get(release) or probe(s, release)
+        for rel, i in infos.items():
+            for name, m in i["migrations"].items():
+                if name in ran_before:
+                    continue
+                if m["sql"] is None:
+                    raise CheckFailed(Kind.MIGRATIONS_BROKEN, f"`manage.py sqlmigrate sightings {name}` fails for "
+                                      f"release {rel}: {m['error']}", f"run `lab manage {rel} sqlmigrate sightings {name}`")
+                bad = blocking_statements(m["sql"])
                 if bad:
                     raise CheckFailed(
                         Kind.WRITE_STALL,
@@ -266,12 +307,12 @@ def check(work_dir: Path, log=None) -> Scenario:
         s.expect(valid, Kind.INVALID_INDEX,
                  f"{INDEX} exists but is INVALID (pg_index.indisvalid = false): the first attempt left it behind "
                  f"when it died half-way, and what came after accepted it as it was (IF NOT EXISTS, `--fake`, an "
-                 f"'already exists' taken for success); PostgreSQL keeps updating it but never uses it",
+                 f"'already exists' taken for success); PostgreSQL never uses an invalid index to answer a query",
                  LOOK_RERUN)
         s.expect(o is not None and o.bit, Kind.CHECK_ERROR,
                  "no statement of the plan ever waited for the check's open transaction, so the check can't tell "
                  "whether your migration survives a failure half-way", "run the check again")
-        declared = state_of.result()["models"].get(TABLE, {}).get("indexes", {}).get(INDEX)
+        declared = info["indexes"].get(INDEX)
         s.expect(declared is not None, Kind.SCHEMA_DRIFT,
                  f"the database has the index {INDEX}, but release {release}'s model doesn't declare it "
                  f"(Meta.indexes): Django's state doesn't know it exists",
