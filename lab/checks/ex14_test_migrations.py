@@ -178,11 +178,12 @@ class Verdict:
 
 
 def tree(dest: Path, variant: Variant, tests: Path) -> Path:
-    """bigfoot_app/ + the variant's model and migration + the learner's tests/, as a release's src."""
+    """bigfoot_app/ + the learner's tests/ + the variant's model and migration, as a release's src
+    (the variant's files last: a model or migration in tests/ can't replace the check's)."""
     shutil.copytree(APP_SOURCE, dest, ignore=IGNORE)
+    shutil.copytree(tests, dest, ignore=IGNORE, dirs_exist_ok=True)
     (dest / MODEL).write_text(variant.model())
     (dest / MIGRATION).write_text(variant.migration())
-    shutil.copytree(tests, dest, ignore=IGNORE, dirs_exist_ok=True)
     return dest
 
 
@@ -197,13 +198,15 @@ def database_only(log):
     os.chmod(home, 0o755)            # PostgreSQL runs as its own user when we are root
     lab = None
     try:
-        for attempt in range(3):
+        for _ in range(3):
             template = template_home()
             with _cache_lock(shared=True):
-                if not (template / "READY").exists():   # replaced meanwhile by a newer version
-                    continue
-                subprocess.run(["cp", "-a", f"{template}/.", str(home)], check=True)
-            break
+                if (template / "READY").exists():       # else replaced meanwhile by a newer version
+                    subprocess.run(["cp", "-a", f"{template}/.", str(home)], check=True)
+                    break
+        else:
+            raise CheckFailed(Kind.CHECK_ERROR, "the checks' template lab kept changing while this check copied it",
+                              "run the check again")
         for stale in ("READY", "state.json", "lab.lock"):
             (home / stale).unlink(missing_ok=True)
         for attempt in range(3):

@@ -1,8 +1,8 @@
 """Your test for migration 0002_sighting_comment_count (release v2 = bigfoot_app/ + app/ + tests/).
 
 Run it yourself:
-    lab release build v2t1 --overlay exercises/14_test_migrations/app --overlay exercises/14_test_migrations/tests
-    lab manage v2t1 test sightings          (a new name each time you change the test: v2t2, v2t3, ...)
+    lab release build v2t --force --overlay exercises/14_test_migrations/app --overlay exercises/14_test_migrations/tests
+    lab manage v2t test sightings
 
 `lab check 14` runs it on the kit's release AND on others the check keeps: it must fail on every
 broken one and pass on the one that is right.
