@@ -2,8 +2,8 @@
 
 The rollback is the check's, not the plan's: once the learner's plan has run, the check switches
 traffic back to the idle colour itself, under traffic, the way an on-call engineer would
-(`lab deploy v1 --slot IDLE --strategy blue-green --migrate skip`: the idle colour, restarted on
-the release it already ran, gets all the traffic in one nginx reload). What must hold:
+(`lab deploy v1 --slot IDLE --strategy blue-green --migrate skip`: the idle colour already runs v1,
+so nothing restarts; it gets all the traffic in one nginx reload). What must hold:
 
   - the plan ends blue/green: the live colour on v2, the other colour idle on v1 (a rolling
     deploy leaves nothing to switch back to);
