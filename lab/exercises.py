@@ -198,6 +198,8 @@ def fresh_lab(static_mode: str = "proxy", log=None):
 class Scenario:
     """One check run: the learner's work folder, a fresh lab, traffic, the plan."""
 
+    traffic_options: dict = {}   # more for the traffic (lab.traffic.TrafficRun), e.g. a page_check
+
     def __init__(self, work_dir: Path, users: int = 4, log=None, seed_sightings: int | None = None):
         self.work_dir = Path(work_dir).resolve()
         self.plan = Plan.load(self.work_dir)
@@ -281,7 +283,7 @@ class Scenario:
         Coverage, not luck: before the first step, after each step and at the end, the traffic goes
         on until every release then serving has answered page views AND writes (POSTs) in that
         stretch; "zero failed requests" means nothing when a release was never asked to write."""
-        kw = {"timeout": traffic_timeout} if traffic_timeout else {}
+        kw = {**self.traffic_options, **({"timeout": traffic_timeout} if traffic_timeout else {})}
         self.coverage: list[tuple[str, dict]] = []
         with self.lab.traffic_in_background(users=self.users, settle=0, **kw) as t:
             since, label = 0.0, "before the first step"

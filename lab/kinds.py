@@ -26,6 +26,7 @@ class Kind(StrEnum):
     TIMEOUT = "timeout"
     TRAFFIC_GAP = "traffic gap"           # a release served no writes between two steps: the check can't judge
     JOURNEY_BROKEN = "journey broken"     # a page lost its form or links, so users couldn't do their task
+    MIXED_RELEASE_PAGE = "mixed release page"   # a page links static files its release doesn't have (a cached fragment)
     # schema = state = history
     MIGRATIONS_OUT_OF_DATE = "migrations out of date"   # models vs migration files
     HISTORY_MISMATCH = "history mismatch"               # django_migrations vs migration files
@@ -73,6 +74,9 @@ class Kind(StrEnum):
     OLD_CODE_NOT_TESTED = "old code not tested"    # ... on one that breaks the old release's INSERTs
     FALSE_ALARM = "false alarm"                    # the test fails on a migration that is right
     # the harness itself could not judge (never a pass)
+    # a cache both releases share (exercise 11)
+    SHARED_CACHE_KEY = "shared cache key"   # two releases read and write the same cache entry
+    CACHE_UNUSED = "cache unused"           # the release no longer caches what it cached
     CHECK_ERROR = "check error"
 
 

@@ -145,6 +145,13 @@ class _User:
         html = r.body.decode(errors="replace")
         release = r.header("x-app-release")
         self.last_release = release
+        wrong = self.run.page_check(release, path, html) if self.run.page_check else None
+        if wrong:
+            # a 200 whose HTML another release wrote (a cached fragment): what the user sees is wrong
+            self.run._add(Record(t=round(time.monotonic() - self.run.t0, 4), user=self.index,
+                                 journey=journey, method="GET", path=path, status=200, latency_ms=0.0,
+                                 slot=r.header("x-app-slot"), release=release, error="mixed release page",
+                                 detail=wrong))
         for asset in dict.fromkeys(ASSET_RE.findall(html)):  # each asset once, like a browser
             self.request(journey, "GET", asset, page_release=release)
         return html
@@ -232,13 +239,16 @@ class TrafficRun:
 
     def __init__(self, base_url: str, users: int = 4, duration: float | None = None, journeys: dict | None = None,
                  timeout: float = 5.0, think: float = 0.02, seed: int = 1, max_requests: int | None = None,
-                 upstreams: dict[str, str] | None = None):
+                 upstreams: dict[str, str] | None = None, page_check=None):
         u = urlsplit(base_url)
         self.base_url, self.host, self.port = base_url.rstrip("/"), u.hostname, u.port or 80
         self.users, self.duration, self.timeout, self.think, self.seed = users, duration, timeout, think, seed
         self.journeys = journeys or DEFAULT_JOURNEYS
         self.max_requests = max_requests
         self.upstreams = upstreams or {}
+        # page_check(release, path, html) -> None, or why the page isn't that release's own (chapter 11:
+        # a fragment cached by another release); such a page is recorded as "mixed release page"
+        self.page_check = page_check
         self.records: list[Record] = []
         self.marks: list[tuple[float, str]] = []
         self._lock = threading.Lock()

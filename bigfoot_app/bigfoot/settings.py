@@ -227,3 +227,14 @@ LOGGING = {
         },
     },
 }
+
+
+# --- A release's own settings ------------------------------------------------
+# A release may bring settings of its own in bigfoot/release_settings.py (e.g. a
+# cache every server shares). Without that file Django's defaults apply: the
+# cache is a memory cache inside each worker process, which no other process sees.
+try:
+    from .release_settings import *  # noqa: E402,F401,F403
+except ModuleNotFoundError as missing:
+    if missing.name != "bigfoot.release_settings":
+        raise
