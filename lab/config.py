@@ -19,7 +19,7 @@ KIT_ROOT = Path(__file__).resolve().parent.parent
 APP_SOURCE = KIT_ROOT / "bigfoot_app"
 TOPOLOGY_FILE = Path(__file__).resolve().parent / "topology.toml"
 DEFAULT_PORT_BASE = 8000
-STATIC_MODES = ("proxy", "shared", "retry")
+STATIC_MODES = ("proxy", "shared", "retry", "cache", "bucket")  # cache, bucket: chapter 12
 
 
 def load_topology() -> dict:

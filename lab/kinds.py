@@ -45,6 +45,7 @@ class Kind(StrEnum):
     NOT_RENAMED = "not renamed"
     STILL_SHOWN = "score still shown"
     RESTYLE_MISSING = "restyle missing"
+    NOT_IN_BUCKET = "not in bucket"       # static files: a release's hashed file is missing from the bucket
     DATA_LOST = "data lost"
     WRONG_DATA = "wrong data"
     WRONG_REGION = "wrong region"

@@ -60,7 +60,7 @@ ACTIONS: dict[str, tuple[str, dict[str, Key]]] = {
         **RETRY_KEYS,
     }),
     "static_mode": ("change how nginx serves /static/ from now on", {
-        "mode": Key("choice", "proxy, shared or retry (lab/templates/nginx.conf.j2)", required=True,
+        "mode": Key("choice", "proxy, shared, retry, cache or bucket (lab/templates/nginx.conf.j2)", required=True,
                     choices=STATIC_MODES),
     }),
     "wait": ("let traffic flow for a while (a canary watched, a release serving for an hour)", {

@@ -55,6 +55,7 @@ class ProxyConfig:
     daemon: bool = True
     run_as: str | None = None
     resolver: str | None = None  # DNS server for upstream names looked up at run time (compose)
+    static_bucket_url: str = ""  # static_mode = bucket: the S3 bucket's URL (lab/bucket.py), local lab only
 
 
 def render(pc: ProxyConfig) -> str:
@@ -71,11 +72,21 @@ def local_config(cfg: LabConfig, live: dict[str, bool]) -> ProxyConfig:
         slots=[Upstream(s.name, f"127.0.0.1:{s.port}", live.get(s.name, True)) for s in cfg.slots],
         static_mode=cfg.static_mode,
         shared_static_dir=str(cfg.shared_static_dir),
+        static_bucket_url=_bucket_url(cfg.static_mode),
         pid_file=str(d / "nginx.pid"), error_log=str(d / "error.log"), access_log=str(d / "access.log"),
         temp_dir=str(d / "tmp"),
         # nginx started by root would run its workers as `nobody`, who can't read the lab's folders
         run_as="root" if os.geteuid() == 0 else None,
     )
+
+
+def _bucket_url(static_mode: str) -> str:
+    from .bucket import nginx_bucket_url
+    url = nginx_bucket_url()
+    if static_mode == "bucket" and not url:
+        raise LabError("static_mode \"bucket\" needs a bucket server, and none is running",
+                       "exercise 12's check and chapter 12 start one (lab/bucket.py: StaticBucket)")
+    return url
 
 
 def compose_config(cfg: LabConfig, live: dict[str, bool] | None = None) -> ProxyConfig:
