@@ -42,6 +42,14 @@ WRAP_UP_MINUTES = 10                  # 5 in a session shorter than 150 minutes
 BREAK_MINUTES = 15
 LUNCH_MINUTES = 60
 FULL_DAY = 480                        # 9:00–17:00 with lunch and two breaks
+TWO_DAYS = 2 * FULL_DAY               # every chapter hands-on
+DAY_TWO_RECAP_MINUTES = 15            # the second morning opens with a recap of the first day
+# The core: chapters 01-10 (static files, the migrations, rollback, guardrails). A full day shows
+# every one of them; 01, 02 and 09 (roll back code, not the schema: a main point of the talk)
+# always hands-on. The later chapters (cache, other static fixes, blue/green, testing migrations,
+# failed migrations, many migrations) fill the day's remaining time, all of them on day two.
+CORE = ("01", "02", "03", "04", "05", "06", "07", "08", "09", "10")
+MUST_BE_HANDS_ON = ("01", "02", "09")
 # Which chapters an agenda keeps when time is short, most important first (the rest: take-home).
 # 09 (roll back code, not the schema) is a main point of the talk: it comes right after 01 and 02.
 PRIORITY = ["01", "02", "09", "07", "03", "06", "05", "04", "08", "10", "13", "15", "14", "11", "12", "16"]
@@ -49,6 +57,10 @@ PRIORITY = ["01", "02", "09", "07", "03", "06", "05", "04", "08", "10", "13", "1
 
 def pauses(budget: int) -> list[tuple[float, int, str]]:
     """Breaks for a session of `budget` minutes: (where, as a fraction of the day; minutes; what)."""
+    if budget >= TWO_DAYS:
+        day = [(0.25, BREAK_MINUTES, "Break"), (0.5, LUNCH_MINUTES, "Lunch"), (0.75, BREAK_MINUTES, "Break")]
+        return ([(f / 2, m, w) for f, m, w in day] + [(0.5, DAY_TWO_RECAP_MINUTES, "End of day one · day two: recap")]
+                + [(0.5 + f / 2, m, w) for f, m, w in day])
     if budget >= 360:
         return [(0.25, BREAK_MINUTES, "Break"), (0.5, LUNCH_MINUTES, "Lunch"), (0.75, BREAK_MINUTES, "Break")]
     if budget >= 150:
@@ -207,15 +219,30 @@ def plan_agenda(budget: int) -> tuple[list[Slot], list[ExerciseInfo]]:
     chosen: dict[str, str] = {}
     order = [k for k in PRIORITY if k in exercises] + [k for k in exercises if k not in PRIORITY]
     if budget >= FULL_DAY:
-        # a full day shows every chapter: first each one as a demo, then the most important get
-        # their exercise hands-on while the day has room
-        for key in order:
+        # A day (or two) shows the whole core: 01, 02 and 09 hands-on, the rest of the core first
+        # as demos, then upgraded to hands-on by priority while the day has room; the later
+        # chapters after that, hands-on if they fit, else as demos.
+        def take(key, how):
+            nonlocal left
+            if chosen.get(key) in (how, "full"):
+                return
             ex = exercises[key]
-            if ex.teaching_minutes + QUESTION_MINUTES <= left:
-                chosen[key], left = "demo", left - ex.teaching_minutes - QUESTION_MINUTES
-        for key in [k for k in order if k in chosen]:
-            if exercises[key].minutes <= left:
-                chosen[key], left = "full", left - exercises[key].minutes
+            cost = ex.teaching_minutes + QUESTION_MINUTES + (ex.minutes if how == "full" else 0)
+            cost -= (ex.teaching_minutes + QUESTION_MINUTES) if chosen.get(key) == "demo" else 0
+            if cost <= left:
+                chosen[key], left = how, left - cost
+        core = [k for k in order if k in CORE]
+        for key in [k for k in core if k in MUST_BE_HANDS_ON]:
+            take(key, "full")
+        for key in core:
+            if key not in chosen:
+                take(key, "demo")
+        for key in core:
+            take(key, "full")
+        for key in [k for k in order if k not in CORE]:
+            take(key, "full")
+            if key not in chosen:
+                take(key, "demo")
     else:
         for key in order:
             ex = exercises[key]
@@ -252,6 +279,10 @@ def plan_agenda(budget: int) -> tuple[list[Slot], list[ExerciseInfo]]:
         t += b[0]
     for _, minutes, what in todo:          # fewer chapters than breaks: the rest before the wrap-up
         placed.append((minutes, what, ""))
+    spare = budget - SETUP_MINUTES - TOUR_MINUTES - wrap_up - sum(b[0] for b in placed)
+    if spare >= 20:       # time the chapters don't fill: the room uses it, it isn't hidden
+        placed.append((spare, "Open lab: finish the exercises, try the stretch tasks, ask anything",
+                       "learners work at their own pace; the instructor walks the room"))
     items += placed + [(wrap_up, "Wrap-up: questions, what to take home",
                         "the cheat-sheet; the exercises left for later")]
     slots, t = [], 0
