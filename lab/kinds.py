@@ -74,10 +74,12 @@ class Kind(StrEnum):
     REVERSE_NOT_TESTED = "reverse not tested"      # ... on one that can't be migrated back
     OLD_CODE_NOT_TESTED = "old code not tested"    # ... on one that breaks the old release's INSERTs
     FALSE_ALARM = "false alarm"                    # the test fails on a migration that is right
-    # the harness itself could not judge (never a pass)
     # a cache both releases share (exercise 11)
     SHARED_CACHE_KEY = "shared cache key"   # two releases read and write the same cache entry
     CACHE_UNUSED = "cache unused"           # the release no longer caches what it cached
+    # many migrations (exercise 16): a squash every environment must be able to use
+    ENVIRONMENT_BEHIND = "environment left behind"   # a database at an older point of the history can't reach the release's state
+    # the harness itself could not judge (never a pass)
     CHECK_ERROR = "check error"
 
 
