@@ -326,6 +326,8 @@ class Lab:
         with self._locked("static-mode"):
             if mode not in STATIC_MODES:
                 raise LabError(f"unknown static mode {mode!r}", f"choose one of {', '.join(STATIC_MODES)}")
+            from .proxy import static_bucket_url
+            static_bucket_url(mode)     # "bucket" without a bucket server: refused before it is saved
             self.cfg.static_mode = mode  # one config object, shared by the proxy and everything else
             self.cfg.save()
             if self.proxy.pid():

@@ -72,7 +72,7 @@ def local_config(cfg: LabConfig, live: dict[str, bool]) -> ProxyConfig:
         slots=[Upstream(s.name, f"127.0.0.1:{s.port}", live.get(s.name, True)) for s in cfg.slots],
         static_mode=cfg.static_mode,
         shared_static_dir=str(cfg.shared_static_dir),
-        static_bucket_url=_bucket_url(cfg.static_mode),
+        static_bucket_url=static_bucket_url(cfg.static_mode),
         pid_file=str(d / "nginx.pid"), error_log=str(d / "error.log"), access_log=str(d / "access.log"),
         temp_dir=str(d / "tmp"),
         # nginx started by root would run its workers as `nobody`, who can't read the lab's folders
@@ -80,7 +80,8 @@ def local_config(cfg: LabConfig, live: dict[str, bool]) -> ProxyConfig:
     )
 
 
-def _bucket_url(static_mode: str) -> str:
+def static_bucket_url(static_mode: str) -> str:
+    """The bucket nginx proxies /static/ to in "bucket" mode: one readable error when none runs."""
     from .bucket import nginx_bucket_url
     url = nginx_bucket_url()
     if static_mode == "bucket" and not url:
