@@ -31,7 +31,7 @@ from pathlib import Path
 import pytest
 
 from lab import compose
-from lab.config import APP_SOURCE, KIT_ROOT, load_config
+from lab.config import APP_SOURCE, KIT_ROOT, STATIC_MODES, load_config
 from lab.proxy import ProxyConfig, compose_config, nginx_binary, render
 from lab.releases import Release, Releases, content_hash
 from lab.slots import ENTRYPOINT, slot_env
@@ -228,7 +228,7 @@ def test_render_nginx_command_prints_the_template_render(tmp_path):
 
 
 # ------------------------------------------------------------------ nginx -t on the compose config
-@pytest.mark.parametrize("static_mode", ["proxy", "shared", "retry"])
+@pytest.mark.parametrize("static_mode", STATIC_MODES)      # every mode, chapter 12's cache and bucket too
 @pytest.mark.parametrize("live", [{}, {"green": False}])
 def test_compose_nginx_config_passes_nginx_t(tmp_path, static_mode, live):
     """`nginx -t` resolves an upstream's host name while it parses, and `blue`/`green` exist only
