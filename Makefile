@@ -37,8 +37,11 @@ down:
 status: install
 	@$(BIN)/lab status
 
+# Two workers (pytest-xdist): the exercise checks and the chapters mostly wait on their labs, so two
+# run side by side on two cores (tests/conftest.py says what stays together). PYTEST_WORKERS=0: one process.
+PYTEST_WORKERS ?= 2
 test: install
-	@$(BIN)/python -m pytest $(PYTEST_ARGS)
+	@$(BIN)/python -m pytest $(if $(filter 0,$(PYTEST_WORKERS)),,-n $(PYTEST_WORKERS) --dist loadgroup) $(PYTEST_ARGS)
 
 bench: install
 	@$(BIN)/python bench/benchmark.py

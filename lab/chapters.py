@@ -74,7 +74,10 @@ def execute(path: Path, lab_home: Path, timeout: int = 300):
     nb.metadata["bigfoot_lab"] = {"source_sha256": source_sha(path), "executed_at": time.strftime("%Y-%m-%d %H:%M %Z"),
                                   "machine": machine(), "seconds": round(took, 1), "ok": error is None}
     EXECUTED.mkdir(parents=True, exist_ok=True)
-    nbformat.write(nb, EXECUTED / path.name)
+    # written whole, then renamed: the docs build may be reading the previous copy meanwhile
+    tmp = EXECUTED / f".{path.name}.tmp"
+    nbformat.write(nb, tmp)
+    os.replace(tmp, EXECUTED / path.name)
     return nb, took, error
 
 

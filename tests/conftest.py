@@ -34,6 +34,23 @@ def check_timings():
         RESULTS.write_text(json.dumps(old, indent=2, sort_keys=True))
 
 
+# ---------------------------------------------------------------- two workers (make test: -n 2)
+# `make test` runs the suite on two pytest-xdist workers with `--dist loadgroup`. Each test module
+# stays on one worker, in its order, with its module-scoped lab, exactly as in a plain run; the
+# exercise checks (independent, each on a lab of its own, and most of the run's time) are dealt
+# out one by one. The docs build, the instructor kit and the chapters share a group because the
+# chapters write the executed copies the other two read.
+SPREAD = {"test_exercises.py"}
+TOGETHER = {"test_docs.py": "docs", "test_instructor_kit.py": "docs", "test_notebooks.py": "docs"}
+
+
+def pytest_collection_modifyitems(config, items):
+    for item in items:
+        name = item.path.name
+        if name not in SPREAD:
+            item.add_marker(pytest.mark.xdist_group(TOGETHER.get(name, name)))
+
+
 # ---------------------------------------------------------------- no silent skips in CI
 # Locally a missing browser or a busy port may skip a test; in CI (CI=true) a skip would hide
 # exactly what CI is for, so it fails instead, with the skip's reason.

