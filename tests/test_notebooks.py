@@ -91,8 +91,10 @@ def notebook_lab():
 def timings():
     found = {}
     yield found
+    # merged, not replaced: with two workers the module's fixture may be set up more than once
     TIMINGS.parent.mkdir(parents=True, exist_ok=True)
-    TIMINGS.write_text(json.dumps(found, indent=2, sort_keys=True) + "\n")
+    old = json.loads(TIMINGS.read_text()) if TIMINGS.exists() else {}
+    TIMINGS.write_text(json.dumps({**old, **found}, indent=2, sort_keys=True) + "\n")
 
 
 @pytest.mark.parametrize("path", CHAPTERS, ids=lambda p: p.stem)
