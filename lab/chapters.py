@@ -56,7 +56,14 @@ def execute(path: Path, lab_home: Path, timeout: int = 300):
     env_before = {k: os.environ.get(k) for k in ("LAB_HOME", "LAB_PORT_BASE")}
     os.environ["LAB_HOME"] = str(lab_home)
     os.environ.pop("LAB_PORT_BASE", None)
-    client = NotebookClient(nb, timeout=timeout, kernel_name="python3",
+    import tempfile
+
+    from jupyter_client import KernelManager
+    # the kernel talks over local (unix) sockets in a folder of its own: on TCP, ipykernel prints a
+    # warning per chapter that `make docs` would show seventeen times
+    sockets = tempfile.TemporaryDirectory(prefix="bigfoot-kernel-")
+    km = KernelManager(kernel_name="python3", transport="ipc", ip=str(Path(sockets.name) / "kernel"))
+    client = NotebookClient(nb, km=km, timeout=timeout, kernel_name="python3",
                             resources={"metadata": {"path": str(NOTEBOOKS)}})
     t0 = time.monotonic()
     error = None
@@ -65,6 +72,9 @@ def execute(path: Path, lab_home: Path, timeout: int = 300):
     except CellExecutionError as e:
         error = e
     finally:
+        if km.has_kernel:           # nbclient shuts down only the kernels it created itself
+            km.shutdown_kernel(now=True)
+        sockets.cleanup()
         for k, v in env_before.items():
             if v is None:
                 os.environ.pop(k, None)
