@@ -93,7 +93,7 @@ def main(argv: list[str] | None = None) -> int:
     from . import procs
     from .errors import Interrupted
     procs.protect_stdout()          # `lab exercises | head -3`: no traceback, clean-up still runs
-    procs.raise_on_termination()    # SIGTERM / SIGHUP: stop what we started, like Ctrl-C does
+    procs.raise_on_termination()    # SIGTERM / SIGHUP / SIGINT (even inherited ignored): stop what we started
     args = build_parser().parse_args(argv)
     try:
         return run(args)

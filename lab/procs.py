@@ -164,6 +164,12 @@ def raise_on_termination() -> None:
 
     for sig in (_signal.SIGTERM, _signal.SIGHUP):
         _signal.signal(sig, handler)
+    # Ctrl-C is KeyboardInterrupt only if the parent left SIGINT alone: a program started in the
+    # background of a non-interactive shell (a CI script, `make … &`, a supervisor) inherits SIGINT
+    # *ignored*, and Python then keeps ignoring it, so a `kill -INT` (or the Ctrl-C of a terminal
+    # that shares the process group) was swallowed and the check ran on with its lab up. Every
+    # signal that asks us to stop must stop what we started.
+    _signal.signal(_signal.SIGINT, _signal.default_int_handler)
 
 
 class _PipeSafeStream:
