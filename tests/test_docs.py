@@ -340,6 +340,10 @@ WRONG_CLAIMS = [
     "old code may write values the new type rejects",               # not for int → bigint
     "a column with a constant default only records",                # any non-volatile default
     "statement that runs too long rather than waits too long",      # statement_timeout counts waits
+    "Django would look for the files it names",                     # the loader tolerates missing replaced files
+    "helps only until the next migration",                          # --keepdb still migrates what is new
+    "or has it with other fields, the read itself fails",           # pickle restores __dict__: no error
+    "`VERSION` from the release",                                   # VERSION is an integer (incr_version)
 ]
 
 
