@@ -210,6 +210,12 @@ class Scenario:
         self.traffic = None       # TrafficResult once the plan ran
         self.step_log: list[str] = []
         self.failed_attempts: list[tuple[str, str]] = []   # (step, why) for steps that were retried
+        # The way back (an invariant of every check, see expect_way_back): armed by expect_end_state,
+        # walked last, when the check's own verdicts have passed. A check opts out only with a reason
+        # (`s.way_back_skipped = "why"`), which the structural test prints.
+        self.way_back_skipped: str | None = None
+        self._way_back_from: tuple[str, dict] | None = None
+        self.before_plan: dict | None = None
 
     def log(self, msg: str):
         self.step_log.append(msg)
@@ -229,6 +235,7 @@ class Scenario:
                     raise CheckFailed(e.kind or Kind.RELEASE_BROKEN, f"release {name} can't be built: {e.message}",
                                       e.hint or "build it yourself to see the whole error: "
                                       f"`lab release build {name} --overlay …`") from None
+            self.before_plan = self.schema_snapshot()
         except BaseException:
             # __exit__ never runs when __enter__ raises: stop this lab here, or it outlives the check
             self._ctx.__exit__(*sys.exc_info())
@@ -236,6 +243,12 @@ class Scenario:
         return self
 
     def __exit__(self, *exc):
+        if exc[0] is None and self._way_back_from and not self.way_back_skipped:
+            try:
+                self.expect_way_back(*self._way_back_from)
+            except BaseException:
+                self._ctx.__exit__(*sys.exc_info())   # stop the lab, then report the verdict
+                raise
         return self._ctx.__exit__(*exc)
 
     def run_step(self, step: dict) -> None:
@@ -429,6 +442,162 @@ class Scenario:
                     f"has no file for",
                     "the history must be the release's own migrations: did a migration get renamed, or a record faked?")
         self._expect_tables_match(schema_release, st["models"])
+        self._way_back_from = (schema_release, st)
+
+    # ---- the way back: every check walks it (issue: checks that prove invariants) ----
+    APP_TABLES = "sightings\\_%"
+
+    def schema_snapshot(self) -> dict:
+        """What the app's tables are, as PostgreSQL has them: the migrations recorded, and per table
+        its columns (name, NULL-ability, type, has a default), indexes and constraints."""
+        applied = [r[0] for r in self.lab.sql("select name from django_migrations where app = 'sightings' order by id")]
+        tables: dict[str, dict] = {}
+        for table, col, nullable, typ, has_default in self.lab.sql(
+                "select c.relname, a.attname, not a.attnotnull, format_type(a.atttypid, a.atttypmod), d.adbin is not null "
+                "from pg_class c join pg_namespace n on n.oid = c.relnamespace and n.nspname = 'public' "
+                "join pg_attribute a on a.attrelid = c.oid and a.attnum > 0 and not a.attisdropped "
+                "left join pg_attrdef d on d.adrelid = c.oid and d.adnum = a.attnum "
+                "where c.relkind = 'r' and c.relname like %s order by c.relname, a.attnum", (self.APP_TABLES,)):
+            tables.setdefault(table, {"columns": {}, "indexes": set(), "constraints": set()})["columns"][col] = \
+                (nullable, typ, has_default)
+        for table, indexdef in self.lab.sql("select tablename, indexdef from pg_indexes "
+                                            "where schemaname = 'public' and tablename like %s", (self.APP_TABLES,)):
+            tables[table]["indexes"].add(indexdef)
+        for table, definition in self.lab.sql(
+                "select c.relname, k.conname || ' ' || pg_get_constraintdef(k.oid) from pg_constraint k "
+                "join pg_class c on c.oid = k.conrelid join pg_namespace n on n.oid = c.relnamespace "
+                "where n.nspname = 'public' and c.relname like %s", (self.APP_TABLES,)):
+            tables[table]["constraints"].add(definition)
+        return {"applied": applied, "tables": tables}
+
+    def expect_way_back(self, schema_release: str, state: dict) -> None:
+        """The way back works: every migration the plan added is migrated back to the state before
+        the plan (the previous release's), then forward again, and
+          - no migration of the release lacks a reverse (RunPython/RunSQL without one: no environment
+            could ever migrate back past it);
+          - the way back succeeds (a reverse that re-adds a NOT NULL column without a default fails on
+            any table with rows) and leaves exactly the tables, columns, indexes and constraints that
+            were there before the plan (a reverse that doesn't undo is no way back);
+          - the plan's database steps, run again from there (its migrations and commands, in order),
+            reach the same tables, columns, indexes and constraints as the plan did;
+          - no row is lost on the way back, and after the way forward again every row is what it was,
+            value for value, in every table that outlives the trip: the seeded rows AND the ones both
+            releases wrote during the deploy (a reverse that garbles data that arrived meanwhile shows
+            here, not on the tidy seed).
+        Walked with the traffic stopped, at the end of the check."""
+        before = self.before_plan or {"applied": [], "tables": {}}
+        target = before["applied"][-1] if before["applied"] else "zero"
+        added = [m for m in state["disk"] if m not in before["applied"]]
+        if not added:
+            return
+        look = ("every migration needs a way back that `migrate sightings NNNN` can walk while rows exist: "
+                "what does its reverse do to a table full of rows, including the ones written during the deploy?")
+        no_reverse = {m: ops for m, ops in state.get("irreversible", {}).items() if m in added}
+        self.expect(not no_reverse, Kind.IRREVERSIBLE,
+                    "the way back is blocked: " + "; ".join(f"{m} has no reverse for {', '.join(ops)}"
+                                                            for m, ops in sorted(no_reverse.items()))
+                    + f" (`migrate sightings {target}` would stop there, in every environment)", look)
+        self.log(f"→ the way back: release {schema_release}'s {', '.join(added)} back to {target} and forward again")
+        kept = [t for t in state["models"] if t in before["tables"]]
+        after_plan = self.schema_snapshot()
+        self.lab.sql("drop schema if exists lab_way_back cascade")
+        self.lab.sql("create schema lab_way_back")
+        try:
+            rows = {}
+            for t in kept:
+                self.lab.sql(f"create table lab_way_back.{t} as table public.{t}")
+                rows[t] = self.lab.sql(f"select count(*) from lab_way_back.{t}")[0][0]
+            try:
+                self.lab.migrate(schema_release, f"sightings:{target}")
+            except LabError as e:
+                raise CheckFailed(Kind.REVERSE_BROKEN, f"migrating back to {target} (the state before the plan) "
+                                  f"failed, with {sum(rows.values()):,} rows in the tables: {e.message}", look) from None
+            back = self.schema_snapshot()
+            for t, was in before["tables"].items():
+                now = back["tables"].get(t)
+                self.expect(now is not None, Kind.REVERSE_BROKEN,
+                            f"after migrating back to {target}, the table {t} is gone (it was there before the plan)", look)
+                for what in ("columns", "indexes", "constraints"):
+                    a, b = was[what], now[what]
+                    if what == "columns":
+                        a, b = {f"{c} {v}" for c, v in a.items()}, {f"{c} {v}" for c, v in b.items()}
+                    self.expect(a == b, Kind.REVERSE_BROKEN,
+                                f"after migrating back to {target}, {t}'s {what} are not what they were before the plan: "
+                                + "; ".join([*(f"missing {x}" for x in sorted(a - b)), *(f"extra {x}" for x in sorted(b - a))])[:600],
+                                look)
+            for t in kept:
+                n = self.lab.sql(f"select count(*) from public.{t}")[0][0]
+                self.expect(n == rows[t], Kind.DATA_LOST,
+                            f"migrating back to {target} left {n:,} rows in {t}; it had {rows[t]:,}", look)
+            self._replay_database_steps(target, look)
+            again = self.schema_snapshot()
+            for t, was in after_plan["tables"].items():
+                now = again["tables"].get(t, {"columns": {}, "indexes": set(), "constraints": set()})
+                for what in ("columns", "indexes", "constraints"):
+                    a, b = was[what], now[what]
+                    if what == "columns":
+                        a, b = {f"{c} {v}" for c, v in a.items()}, {f"{c} {v}" for c, v in b.items()}
+                    self.expect(a == b, Kind.REVERSE_BROKEN,
+                                f"after migrating back to {target} and running the plan's database steps again, "
+                                f"{t}'s {what} differ from the end of the plan: "
+                                + "; ".join([*(f"missing {x}" for x in sorted(a - b)), *(f"extra {x}" for x in sorted(b - a))])[:600],
+                                look)
+            for t in kept:
+                self._expect_rows_unchanged(t, target, look)
+        finally:
+            self.lab.sql("drop schema if exists lab_way_back cascade")
+
+    def _replay_database_steps(self, target: str, look: str) -> None:
+        """The way forward again is the plan's own way: its migrations and its commands (a backfill
+        between two releases' migrations), in its order, on the data as it is now. Slot changes and
+        waits don't touch the database and are left out."""
+        for step in self.plan.steps:
+            a = step["action"]
+            try:
+                if a == "deploy" and step.get("migrate", "before") != "skip":
+                    self.lab.migrate(step["release"], only_if_needed=True)
+                elif a == "migrate":
+                    self.lab.migrate(step["release"], step.get("target"))
+                elif a == "manage":
+                    self.lab.manage(step["release"], *manage_command(step))
+            except LabError as e:
+                raise CheckFailed(Kind.REVERSE_BROKEN, f"after migrating back to {target}, the plan's step "
+                                  f"`{_describe_step(step)}` failed when run again: {e.message}", look) from None
+
+    def _expect_rows_unchanged(self, table: str, target: str, look: str) -> None:
+        """Every row of `table` as it was before the way back, in the columns that were there before
+        the plan: those are the data the way back must keep. (What the plan's new columns held is
+        lost on the way back by nature: that is why a rollback keeps the schema; chapter 09.)"""
+        snap = {r[0] for r in self.lab.sql(
+            "select attname from pg_attribute where attrelid = to_regclass(%s) and attnum > 0 and not attisdropped",
+            (f"lab_way_back.{table}",))}
+        cols = [c for c in (self.before_plan or {}).get("tables", {}).get(table, {}).get("columns", {}) if c in snap]
+        if not cols:
+            return
+        key = "id" if "id" in cols else cols[0]
+        pick = ", ".join(f'"{c}"' for c in cols)
+        row = f"row({pick})::text"
+
+        def side(alias: str) -> str:
+            return "row(" + ", ".join(f'{alias}."{c}"' for c in cols) + ")::text"
+        count = self.lab.sql(
+            f"select count(*) from (select {row} from lab_way_back.{table} except all select {row} from public.{table}) x")[0][0]
+        if not count:
+            return
+        k, was, now = self.lab.sql(
+            f"select coalesce(a.{key}, b.{key})::text, to_jsonb(a), to_jsonb(b) from "
+            f"(select {pick} from lab_way_back.{table}) a full join (select {pick} from public.{table}) b "
+            f"on a.{key} = b.{key} where {side('a')} is distinct from {side('b')} order by 1 limit 1")[0]
+        if now is None:
+            what = "is gone"
+        elif was is None:
+            what = "was not there before"
+        else:
+            what = "; ".join(f"{c} was {_clip(repr(was[c]), 80)}, is {_clip(repr(now[c]), 80)}"
+                             for c in cols if was.get(c) != now.get(c))
+        self.expect(False, Kind.DATA_LOST,
+                    f"after migrating back to {target} and forward again, {count:,} row(s) of {table} are not what "
+                    f"they were; first, {key}={k}: {what}", look)
 
     def _expect_tables_match(self, release: str, models: dict) -> None:
         look = ("the database must be what Django's state says (`--fake` records a migration without running it; "
@@ -531,6 +700,15 @@ except SystemExit:
 loader = MigrationLoader(connection)
 out['disk'] = sorted(n for a, n in loader.disk_migrations if a == APP)
 out['applied'] = sorted(n for a, n in loader.applied_migrations if a == APP)
+from django.db.migrations.operations.special import SeparateDatabaseAndState
+def _no_reverse(ops):
+    for op in ops:   # SeparateDatabaseAndState says it is reversible; what it runs in the database may not be
+        if isinstance(op, SeparateDatabaseAndState):
+            yield from _no_reverse(op.database_operations)
+        elif not op.reversible:
+            yield op.describe()
+out['irreversible'] = {n: list(_no_reverse(m.operations)) for (a, n), m in loader.disk_migrations.items() if a == APP}
+out['irreversible'] = {n: ops for n, ops in out['irreversible'].items() if ops}
 out['models'] = {}
 with connection.schema_editor(collect_sql=True) as se:
     for m in apps.get_app_config(APP).get_models():
@@ -540,6 +718,10 @@ with connection.schema_editor(collect_sql=True) as se:
                                            'indexes': {i.name: str(i.create_sql(m, se)) for i in m._meta.indexes}}
 print('JSON ' + json.dumps(out))
 """
+
+
+def _clip(text: str | None, n: int = 160) -> str:
+    return "NULL" if text is None else (text if len(text) <= n else text[:n] + "…")
 
 
 def _norm_type(t: str) -> str:

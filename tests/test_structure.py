@@ -134,3 +134,20 @@ def test_every_known_mistake_has_feedback_about_the_idea(ex):
     for kind, text in ex.feedback.items():
         assert is_kind(kind), f"feedback for unknown kind {kind!r}"
         assert "=" not in text and "models." not in text, f"{ex.id} feedback for {kind!r} looks like code"
+
+
+@pytest.mark.parametrize("ex", EXERCISES, ids=IDS)
+def test_every_check_walks_the_way_back_or_says_why_not(ex):
+    """The way back (lab.exercises.Scenario.expect_way_back: every migration the plan added, back to
+    the state before the plan and forward again, schema and rows compared) is armed by
+    expect_end_state. A check that doesn't walk it says why, in a module constant printed here."""
+    import importlib
+    module = importlib.import_module(f"lab.checks.ex{ex.id}_{ex.slug}")
+    source = Path(module.__file__).read_text()
+    reason = getattr(module, "WAY_BACK_SKIPPED", None)
+    if reason is None:
+        assert "expect_end_state(" in source, f"check {ex.id} neither reaches expect_end_state nor says why not"
+        assert "way_back_skipped" not in source, f"check {ex.id} switches the way back off without WAY_BACK_SKIPPED"
+    else:
+        assert isinstance(reason, str) and len(reason) > 40, f"check {ex.id}: WAY_BACK_SKIPPED needs a real reason"
+        print(f"check {ex.id} does not walk the way back: {reason}")

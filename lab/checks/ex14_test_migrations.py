@@ -19,6 +19,12 @@ right release, or runs no test at all, is reported as such (not as a catch).
 """
 from __future__ import annotations
 
+# The harness's way-back invariant (Scenario.expect_way_back) walks the migrations a learner wrote.
+# Here the learner writes a test, not a migration: the migrations are the check's own, and whether
+# one can be walked back is what the learner's test must find out (the "irreversible" release).
+WAY_BACK_SKIPPED = ("the learner writes tests, not migrations: the check's own releases carry the migrations, and "
+                    "testing their way back is the learner's task (the irreversible release must fail their test)")
+
 import os
 import re
 import shutil
