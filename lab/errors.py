@@ -1,4 +1,5 @@
 """The one kind of error the lab shows a person: one readable line saying what and where."""
+from .kinds import Kind
 
 
 class LabError(Exception):
@@ -12,7 +13,9 @@ class LabError(Exception):
         super().__init__(message)
         self.message = message
         self.hint = hint
-        self.kind = kind   # a lab.kinds.Kind when the failure has a name a check can report
+        # a lab.kinds.Kind when the failure has a name a check can report; typed here, so a kind
+        # that isn't one fails where it is raised, not later inside a check's verdict
+        self.kind = Kind(kind) if kind is not None else None
 
     def __str__(self) -> str:
         return f"{self.message} ({self.hint})" if self.hint else self.message

@@ -178,9 +178,9 @@ def fresh_lab(static_mode: str = "proxy", log=None):
             except LabError as e:
                 # another program took one of the free ports we picked: pick others (this is the
                 # check's private lab; `lab up --port-base` is about the learner's own)
-                if e.kind != "port in use" or attempt == 2:
+                if e.kind != Kind.PORT_IN_USE or attempt == 2:
                     raise LabError(e.message, "the check picks free ports itself; run it again") \
-                        if e.kind == "port in use" else e
+                        if e.kind == Kind.PORT_IN_USE else e
                 lab.down()
                 lab = Lab(home=home, port_base=free_port_base(), static_mode=static_mode, log=log, database_url="")
         yield lab

@@ -81,6 +81,7 @@ class Kind(StrEnum):
     ENVIRONMENT_BEHIND = "environment left behind"   # a database at an older point of the history can't reach the release's state
     # the harness itself could not judge (never a pass)
     CHECK_ERROR = "check error"
+    PORT_IN_USE = "port in use"           # the lab's port was taken by another program (a LabError's kind)
 
 
 _HTTP_KIND = re.compile(r"^[1-5]\d\d( \S.*)?$")

@@ -7,6 +7,7 @@ from collections import defaultdict
 from pathlib import Path
 
 from .errors import LabError
+from .kinds import Kind
 
 
 def leaves(src: Path) -> dict[str, list[str]]:
@@ -38,4 +39,4 @@ def check_no_conflicts(src: Path, shown_as: str = "") -> None:
             raise LabError(
                 f"migration conflict in {where}: {' and '.join(leaf)} are both the latest migration of '{app}'",
                 f"keep one (make the other depend on it), or merge them: `python manage.py makemigrations --merge`",
-                kind="migration conflict")
+                kind=Kind.MIGRATION_CONFLICT)

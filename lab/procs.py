@@ -12,6 +12,7 @@ from pathlib import Path
 import psutil
 
 from .errors import LabError
+from .kinds import Kind
 
 
 def read_pid(pidfile: Path) -> int | None:
@@ -98,7 +99,7 @@ def require_free_port(port: int, what: str) -> None:
         raise LabError(
             f"port {port} (for {what}) is already in use by {who_listens(port)}",
             "stop that program, or start the lab on other ports: `lab up --port-base 9000`",
-            kind="port in use",
+            kind=Kind.PORT_IN_USE,
         )
 
 

@@ -19,6 +19,7 @@ from pathlib import Path
 from . import migrations_graph, procs
 from .config import APP_SOURCE, LabConfig, cache_dir, read_json, write_json
 from .errors import LabError
+from .kinds import Kind
 
 IGNORE = shutil.ignore_patterns("__pycache__", "*.pyc", "staticfiles", ".pytest_cache", "*.orig", "*.rej")
 NAME_OK = set("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._-")
@@ -55,7 +56,6 @@ class Release:
 
 def kind_of_failure(stderr: str) -> str:
     """Name a failed manage.py run from what Django and PostgreSQL printed (their words, not ours)."""
-    from .kinds import Kind
     if "lock timeout" in stderr:              # PostgreSQL: "canceling statement due to lock timeout"
         return Kind.LOCK_TIMEOUT
     if "Conflicting migrations" in stderr:   # Django: CommandError: Conflicting migrations detected
@@ -172,7 +172,7 @@ class Releases:
                 rel = f.relative_to(src)
                 origin = next((layer / rel for layer in reversed(layers) if (layer / rel).exists()), rel)
                 raise LabError(f"syntax error in {display_path(origin)}, line {e.lineno}: {e.msg}",
-                               "fix the file and build the release again", kind="syntax error") from None
+                               "fix the file and build the release again", kind=Kind.SYNTAX_ERROR) from None
 
     def remove(self, name: str) -> None:
         shutil.rmtree(self.cfg.releases_dir / name, ignore_errors=True)

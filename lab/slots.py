@@ -12,6 +12,7 @@ from pathlib import Path
 from . import procs
 from .config import LabConfig, lab_secrets
 from .errors import LabError
+from .kinds import Kind
 from .releases import Release
 
 ENTRYPOINT = Path(__file__).resolve().parent / "entrypoint.sh"  # the same one the Docker image runs
@@ -99,7 +100,7 @@ class Slots:
             self.stop(name)
             raise LabError(f"slot {name} could not start release {release.name}: "
                            f"{detail or 'no answer on /healthz within %ds' % timeout}",
-                           f"the full log is {log}", kind="release broken")
+                           f"the full log is {log}", kind=Kind.RELEASE_BROKEN)
         return time.monotonic() - t0
 
     def replace_idle(self, name: str, release: Release, database_url: str) -> None:

@@ -223,7 +223,7 @@ def database_only(log):
                 lab._db_up()
                 break
             except LabError as e:            # another program took the free port we picked
-                if e.kind != "port in use" or attempt == 2:
+                if e.kind != Kind.PORT_IN_USE or attempt == 2:
                     raise CheckFailed(Kind.CHECK_ERROR, f"the check's PostgreSQL did not start: {e.message}",
                                       "run the check again") from None
         yield lab
