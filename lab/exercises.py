@@ -498,6 +498,7 @@ class Scenario:
                                                             for m, ops in sorted(no_reverse.items()))
                     + f" (`migrate sightings {target}` would stop there, in every environment)", look)
         self.log(f"→ the way back: release {schema_release}'s {', '.join(added)} back to {target} and forward again")
+        t0 = time.monotonic()
         kept = [t for t in state["models"] if t in before["tables"]]
         after_plan = self.schema_snapshot()
         self.lab.sql("drop schema if exists lab_way_back cascade")
@@ -544,6 +545,8 @@ class Scenario:
                                 look)
             for t in kept:
                 self._expect_rows_unchanged(t, target, look)
+            self.log(f"  ✓ the way back and forward again: schema restored, {sum(rows.values()):,} rows kept "
+                     f"({time.monotonic() - t0:.1f} s)")
         finally:
             self.lab.sql("drop schema if exists lab_way_back cascade")
 

@@ -57,6 +57,34 @@ class _Response:
         return self.headers.get(name.lower())
 
 
+# What production's visitors send, not what a tidy test would: real browsers' User-Agents (one of
+# 70 characters, most 110-150, in-app browsers and bots over 200; every one names the kit's traffic
+# so a check can tell it from its own requests), and reports in other alphabets, with emoji, quotes
+# and values near their fields' limits. A change that only works for short ASCII values fails here.
+TRAFFIC_AGENT = "bigfoot-lab-traffic"
+AGENTS = [
+    f"Mozilla/5.0 (X11; Linux x86_64; rv:133.0) Gecko/20100101 Firefox/133.0 {TRAFFIC_AGENT}",
+    f"Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0.0.0 "
+    f"Safari/537.36 Edg/131.0.0.0 {TRAFFIC_AGENT}",
+    f"Mozilla/5.0 (iPhone; CPU iPhone OS 18_1_1 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) "
+    f"Mobile/22B91 [FBAN/FBIOS;FBAV/489.0.0.47.109;FBBV/661207367;FBDV/iPhone15,3;FBMD/iPhone;FBSN/iOS;"
+    f"FBSV/18.1.1;FBSS/3;FBID/phone;FBLC/de_DE;FBOP/5;FBRV/663158316] {TRAFFIC_AGENT}",
+    f"Mozilla/5.0 (Linux; Android 14; SM-S918B Build/UP1A.231005.007; wv) AppleWebKit/537.36 (KHTML, like Gecko) "
+    f"Version/4.0 Chrome/131.0.6778.39 Mobile Safari/537.36 Instagram 358.0.0.46.83 Android (34/14; 480dpi; "
+    f"1080x2340; samsung; SM-S918B; dm3q; qcom; de_DE; 674675155) {TRAFFIC_AGENT}",
+]
+TITLES = [
+    "Footprints by the creek #{n}",
+    "Empreintes géantes près du ruisseau, n° {n}",
+    "Riesige Fußspuren am Bach – Nr. {n}",
+    "川のそばで大きな足跡を見た #{n}",
+    "👣 Huge tracks, then a “wood knock” #{n}",
+    "Tall figure crossed the old logging road at dusk while we were setting up camp; it stopped, "
+    "turned its head slowly, and walked off into the ferns without a sound. Report #{n}",   # ~170 of 200
+]
+REPORTERS = ["ranger{i}", "Zoë Ø'Brien", "José Núñez", "Łukasz Żółć", "Aroha Ngāti-Rangi 🌲"]
+
+
 class _User:
     """One simulated visitor: a keep-alive connection, a cookie jar, a random generator."""
 
@@ -74,7 +102,7 @@ class _User:
     def request(self, journey, method, path, body=None, expect=(200,), page_release=None) -> _Response | None:
         if self.conn is None:
             self._connect()
-        headers = {"Host": f"{self.run.host}:{self.run.port}", "User-Agent": "bigfoot-lab-traffic"}
+        headers = {"Host": f"{self.run.host}:{self.run.port}", "User-Agent": AGENTS[self.index % len(AGENTS)]}
         if self.cookies:
             headers["Cookie"] = "; ".join(f"{k}={v}" for k, v in self.cookies.items())
         data = None
@@ -179,9 +207,10 @@ class _User:
                 self.broken("report", "/sightings/new/", "the report page has no form with a CSRF token")
             return
         n = self.rng.randrange(10**6)
-        form = {"csrfmiddlewaretoken": token.group(1), "title": f"Footprints by the creek #{n}",
-                "description": "Large prints, 40 cm long, heading north.", "location": "Willow Creek, CA",
-                "sighted_at": "2026-11-20 06:30", "reporter": f"ranger{self.index}"}
+        form = {"csrfmiddlewaretoken": token.group(1), "title": TITLES[n % len(TITLES)].format(n=n),
+                "description": "Large prints, 40 cm long, heading north." + (" Ça sent le musc. ☔" * (n % 3)),
+                "location": "Willow Creek, CA", "sighted_at": "2026-11-20 06:30",
+                "reporter": REPORTERS[n % len(REPORTERS)].format(i=self.index)}
         self.request("report", "POST", "/sightings/new/", body=form, expect=(302,))
 
     def comment(self):
@@ -198,8 +227,8 @@ class _User:
             if html is not None:
                 self.broken("comment", path, "the sighting's page has no comment form with a CSRF token")
             return
-        form = {"csrfmiddlewaretoken": token.group(1), "author": f"hiker{self.index}",
-                "body": "I saw the same tracks last spring."}
+        form = {"csrfmiddlewaretoken": token.group(1), "author": REPORTERS[self.index % len(REPORTERS)].format(i=self.index),
+                "body": "I saw the same tracks last spring." if self.index % 2 else "Même chose ici, l’an dernier 👀"}
         self.request("comment", "POST", path + "comment/", body=form, expect=(302,))
 
     def loop(self):
