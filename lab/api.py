@@ -46,8 +46,10 @@ class Page:
 
 class Lab:
     def __init__(self, home: str | Path | None = None, port_base: int | None = None,
-                 static_mode: str | None = None, log=print, database_url: str | None = None):
+                 static_mode: str | None = None, log=print, database_url: str | None = None,
+                 strict_templates: bool = False):
         self.cfg: LabConfig = load_config(home, port_base, static_mode, database_url)
+        self.cfg.strict_templates = strict_templates   # a check's lab (config.MISSING_VALUE_MARKER)
         self.db = Database(self.cfg)
         self.releases = Releases(self.cfg)
         self.slots = Slots(self.cfg)

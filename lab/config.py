@@ -44,6 +44,9 @@ class LabConfig:
     static_mode: str
     database_url: str | None  # an external PostgreSQL instead of the embedded one
     topology: dict = field(repr=False)
+    # A check's lab: templates print MISSING_VALUE_MARKER for a variable that doesn't exist (a
+    # template naming a field its model lost), and the traffic fails any page that shows it.
+    strict_templates: bool = False
 
     # ---- derived facts (never stored twice) ----
     @property
@@ -154,6 +157,10 @@ def cache_dir() -> Path:
 
 def default_home() -> Path:
     return Path(os.environ.get("LAB_HOME") or KIT_ROOT / ".lab").resolve()
+
+
+# What a check lab's templates print for a missing variable ("%s": its name); the traffic looks for it.
+MISSING_VALUE_MARKER = "[missing value: %s]"
 
 
 def load_config(home: Path | str | None = None, port_base: int | None = None,

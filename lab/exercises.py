@@ -169,7 +169,8 @@ def fresh_lab(static_mode: str = "proxy", log=None):
     (home / "READY").unlink(missing_ok=True)
     for stale in ("state.json", "lab.lock"):
         (home / stale).unlink(missing_ok=True)
-    lab = Lab(home=home, port_base=free_port_base(), static_mode=static_mode, log=log, database_url="")
+    lab = Lab(home=home, port_base=free_port_base(), static_mode=static_mode, log=log, database_url="",
+                  strict_templates=True)
     try:
         for attempt in range(3):
             try:
@@ -182,7 +183,8 @@ def fresh_lab(static_mode: str = "proxy", log=None):
                     raise LabError(e.message, "the check picks free ports itself; run it again") \
                         if e.kind == Kind.PORT_IN_USE else e
                 lab.down()
-                lab = Lab(home=home, port_base=free_port_base(), static_mode=static_mode, log=log, database_url="")
+                lab = Lab(home=home, port_base=free_port_base(), static_mode=static_mode, log=log, database_url="",
+                  strict_templates=True)
         yield lab
     finally:
         # Ctrl-C, SIGTERM or a closed pipe got us here too: finish stopping this lab first
@@ -739,6 +741,8 @@ LOOK_AT = {
            "or the code, and can the old code live with the new schema?",
     "502": "no app server answered: was a slot stopped while it still had traffic?",
     "timeout": "requests waited on a lock: what does your migration lock, and for how long?",
+    "missing value": "a release's template names something its model or view no longer has: Django renders it "
+                     "as nothing, so the page looks fine but shows less. Which release rendered it, and which name?",
 }
 
 

@@ -27,6 +27,7 @@ class Kind(StrEnum):
     TRAFFIC_GAP = "traffic gap"           # a release served no writes between two steps: the check can't judge
     JOURNEY_BROKEN = "journey broken"     # a page lost its form or links, so users couldn't do their task
     MIXED_RELEASE_PAGE = "mixed release page"   # a page links static files its release doesn't have (a cached fragment)
+    MISSING_VALUE = "missing value"       # a page's template names a variable that doesn't exist (renders as nothing)
     # schema = state = history
     MIGRATIONS_OUT_OF_DATE = "migrations out of date"   # models vs migration files
     HISTORY_MISMATCH = "history mismatch"               # django_migrations vs migration files

@@ -10,7 +10,7 @@ import time
 from pathlib import Path
 
 from . import procs
-from .config import LabConfig, lab_secrets
+from .config import MISSING_VALUE_MARKER, LabConfig, lab_secrets
 from .errors import LabError
 from .kinds import Kind
 from .releases import Release
@@ -50,6 +50,8 @@ def slot_env(cfg: LabConfig, slot_name: str, release: Release, database_url: str
         "GUNICORN_THREADS": str(cfg.app["threads"]),
         "PYTHONUNBUFFERED": "1",
     })
+    if cfg.strict_templates:
+        env["TEMPLATE_STRING_IF_INVALID"] = MISSING_VALUE_MARKER
     return env
 
 

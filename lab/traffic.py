@@ -23,7 +23,10 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from urllib.parse import urlencode, urlsplit
 
+from .config import MISSING_VALUE_MARKER
+
 ASSET_RE = re.compile(r'(?:href|src)="(/static/[^"]+)"')
+MISSING_RE = re.compile(re.escape(MISSING_VALUE_MARKER).replace("%s", "(.+?)", 1))
 DETAIL_RE = re.compile(r'href="(/sightings/\d+/)"')
 CSRF_RE = re.compile(r'name="csrfmiddlewaretoken" value="([^"]+)"')
 DEFAULT_JOURNEYS = {"browse": 6, "report": 2, "comment": 2}
@@ -180,6 +183,15 @@ class _User:
                                  journey=journey, method="GET", path=path, status=200, latency_ms=0.0,
                                  slot=r.header("x-app-slot"), release=release, error="mixed release page",
                                  detail=wrong))
+        missing = MISSING_RE.findall(html)
+        if missing:
+            # a template named a variable that doesn't exist (a field the model lost): Django prints
+            # nothing there by default, so the page looks fine and shows the user less than it should
+            self.run._add(Record(t=round(time.monotonic() - self.run.t0, 4), user=self.index,
+                                 journey=journey, method="GET", path=path, status=200, latency_ms=0.0,
+                                 slot=r.header("x-app-slot"), release=release, error="missing value",
+                                 detail="the page's template names " + ", ".join(sorted(set(missing))) +
+                                 ", which doesn't exist: it renders as nothing"))
         for asset in dict.fromkeys(ASSET_RE.findall(html)):  # each asset once, like a browser
             self.request(journey, "GET", asset, page_release=release)
         return html

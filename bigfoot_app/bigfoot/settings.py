@@ -121,6 +121,11 @@ TEMPLATES = [
                 "django.contrib.messages.context_processors.messages",
                 "bigfoot.context_processors.release",
             ],
+            # What a template prints for a variable that doesn't exist: nothing, by default, which
+            # hides a template that still names a field the model lost. A test environment can set
+            # a visible marker ("%s" becomes the variable's name). Django's admin relies on the
+            # silence, so production keeps "".
+            "string_if_invalid": os.environ.get("TEMPLATE_STRING_IF_INVALID", ""),
         },
     },
 ]
