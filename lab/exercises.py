@@ -300,6 +300,7 @@ class Scenario:
         stretch; "zero failed requests" means nothing when a release was never asked to write."""
         kw = {**self.traffic_options, **({"timeout": traffic_timeout} if traffic_timeout else {})}
         self.coverage: list[tuple[str, dict]] = []
+        self.schema_timeline: list[tuple[str, dict]] = []   # (after which step, schema_snapshot): the way back's stops
         with self.lab.traffic_in_background(users=self.users, settle=0, **kw) as t:
             since, label = 0.0, "before the first step"
             try:
@@ -310,6 +311,7 @@ class Scenario:
                     t.mark(_describe_step(step))
                     since, label = t.marks[-1][0], f"during and after `{_describe_step(step)}`"
                     self.run_step(step)
+                    self.schema_timeline.append((f"after the plan's step `{_describe_step(step)}`", self.schema_snapshot()))
                 if during:
                     during(self)
                 time.sleep(settle)
@@ -473,27 +475,28 @@ class Scenario:
         return {"applied": applied, "tables": tables}
 
     def expect_way_back(self, schema_release: str, state: dict) -> None:
-        """The way back works: every migration the plan added is migrated back to the state before
-        the plan (the previous release's), then forward again, and
+        """The way back works: the plan's migrations are walked back, one release state at a time
+        (each state of django_migrations the plan passed through, newest first), to the state before
+        the plan, then the plan's database steps run forward again, and
           - no migration of the release lacks a reverse (RunPython/RunSQL without one: no environment
             could ever migrate back past it);
-          - the way back succeeds (a reverse that re-adds a NOT NULL column without a default fails on
-            any table with rows) and leaves exactly the tables, columns, indexes and constraints that
-            were there before the plan (a reverse that doesn't undo is no way back);
+          - each step back succeeds with the rows in place (a reverse that re-adds a NOT NULL column
+            without a default fails on any table with rows) and leaves exactly the tables, columns,
+            defaults, indexes and constraints that state had (the state the previous release runs on:
+            a reverse that "tidies up" a default the previous release needs is no way back);
+          - no row is lost on the way back;
           - the plan's database steps, run again from there (its migrations and commands, in order),
-            reach the same tables, columns, indexes and constraints as the plan did;
-          - no row is lost on the way back, and after the way forward again every row is what it was,
-            value for value, in every table that outlives the trip: the seeded rows AND the ones both
-            releases wrote during the deploy (a reverse that garbles data that arrived meanwhile shows
-            here, not on the tidy seed).
+            reach the same schema as the plan did, and every row is what it was, value for value, in
+            the columns that existed before the plan: the seeded rows AND the ones both releases wrote
+            during the deploy (a reverse that garbles data that arrived meanwhile shows here).
         Walked with the traffic stopped, at the end of the check."""
         before = self.before_plan or {"applied": [], "tables": {}}
         target = before["applied"][-1] if before["applied"] else "zero"
         added = [m for m in state["disk"] if m not in before["applied"]]
         if not added:
             return
-        look = ("every migration needs a way back that `migrate sightings NNNN` can walk while rows exist: "
-                "what does its reverse do to a table full of rows, including the ones written during the deploy?")
+        look = ("every migration needs a way back that `migrate sightings NNNN` can walk while rows exist, to the "
+                "state the previous release runs on: what does each reverse do to a table full of rows?")
         no_reverse = {m: ops for m, ops in state.get("irreversible", {}).items() if m in added}
         self.expect(not no_reverse, Kind.IRREVERSIBLE,
                     "the way back is blocked: " + "; ".join(f"{m} has no reverse for {', '.join(ops)}"
@@ -503,6 +506,7 @@ class Scenario:
         t0 = time.monotonic()
         kept = [t for t in state["models"] if t in before["tables"]]
         after_plan = self.schema_snapshot()
+        stops = self._way_back_stops(after_plan, before, set(state["disk"]))
         self.lab.sql("drop schema if exists lab_way_back cascade")
         self.lab.sql("create schema lab_way_back")
         try:
@@ -510,47 +514,61 @@ class Scenario:
             for t in kept:
                 self.lab.sql(f"create table lab_way_back.{t} as table public.{t}")
                 rows[t] = self.lab.sql(f"select count(*) from lab_way_back.{t}")[0][0]
-            try:
-                self.lab.migrate(schema_release, f"sightings:{target}")
-            except LabError as e:
-                raise CheckFailed(Kind.REVERSE_BROKEN, f"migrating back to {target} (the state before the plan) "
-                                  f"failed, with {sum(rows.values()):,} rows in the tables: {e.message}", look) from None
-            back = self.schema_snapshot()
-            for t, was in before["tables"].items():
-                now = back["tables"].get(t)
-                self.expect(now is not None, Kind.REVERSE_BROKEN,
-                            f"after migrating back to {target}, the table {t} is gone (it was there before the plan)", look)
-                for what in ("columns", "indexes", "constraints"):
-                    a, b = was[what], now[what]
-                    if what == "columns":
-                        a, b = {f"{c} {v}" for c, v in a.items()}, {f"{c} {v}" for c, v in b.items()}
-                    self.expect(a == b, Kind.REVERSE_BROKEN,
-                                f"after migrating back to {target}, {t}'s {what} are not what they were before the plan: "
-                                + "; ".join([*(f"missing {x}" for x in sorted(a - b)), *(f"extra {x}" for x in sorted(b - a))])[:600],
-                                look)
-            for t in kept:
-                n = self.lab.sql(f"select count(*) from public.{t}")[0][0]
-                self.expect(n == rows[t], Kind.DATA_LOST,
-                            f"migrating back to {target} left {n:,} rows in {t}; it had {rows[t]:,}", look)
+            for name, label, snap in stops:
+                try:
+                    self.lab.migrate(schema_release, f"sightings:{name}")
+                except LabError as e:
+                    raise CheckFailed(Kind.REVERSE_BROKEN, f"migrating back to {name} ({label}) failed, with "
+                                      f"{sum(rows.values()):,} rows in the tables: {e.message}", look) from None
+                self._expect_schema(snap, self.schema_snapshot(), f"after migrating back to {name}",
+                                    f"what they were {label}", look)
+                for t in kept:
+                    n = self.lab.sql(f"select count(*) from public.{t}")[0][0]
+                    self.expect(n == rows[t], Kind.DATA_LOST,
+                                f"migrating back to {name} left {n:,} rows in {t}; it had {rows[t]:,}", look)
             self._replay_database_steps(target, look)
-            again = self.schema_snapshot()
-            for t, was in after_plan["tables"].items():
-                now = again["tables"].get(t, {"columns": {}, "indexes": set(), "constraints": set()})
-                for what in ("columns", "indexes", "constraints"):
-                    a, b = was[what], now[what]
-                    if what == "columns":
-                        a, b = {f"{c} {v}" for c, v in a.items()}, {f"{c} {v}" for c, v in b.items()}
-                    self.expect(a == b, Kind.REVERSE_BROKEN,
-                                f"after migrating back to {target} and running the plan's database steps again, "
-                                f"{t}'s {what} differ from the end of the plan: "
-                                + "; ".join([*(f"missing {x}" for x in sorted(a - b)), *(f"extra {x}" for x in sorted(b - a))])[:600],
-                                look)
+            self._expect_schema(after_plan, self.schema_snapshot(),
+                                f"after migrating back to {target} and running the plan's database steps again",
+                                "what they were at the end of the plan", look)
             for t in kept:
                 self._expect_rows_unchanged(t, target, look)
-            self.log(f"  ✓ the way back and forward again: schema restored, {sum(rows.values()):,} rows kept "
-                     f"({time.monotonic() - t0:.1f} s)")
+            self.log(f"  ✓ the way back ({' → '.join(n for n, _, _ in stops)}) and forward again: schema restored at "
+                     f"each stop, {sum(rows.values()):,} rows kept ({time.monotonic() - t0:.1f} s)")
         finally:
             self.lab.sql("drop schema if exists lab_way_back cascade")
+
+    def _way_back_stops(self, after_plan: dict, before: dict, on_disk: set[str]) -> list[tuple[str, str, dict]]:
+        """Where the way back stops, newest first: (migration to migrate to, what that state was, its
+        schema). Every state of django_migrations the plan passed through (Scenario.run notes the
+        schema after each step), then the state before the plan. A state whose newest migration the
+        release no longer has (a squash that replaced it) is passed through, not stopped at."""
+        seen, stops = {tuple(after_plan["applied"])}, []
+        for label, snap in reversed(getattr(self, "schema_timeline", [])):
+            key = tuple(snap["applied"])
+            if key in seen or not snap["applied"]:
+                continue
+            seen.add(key)
+            newest = max(snap["applied"])
+            if newest in on_disk and set(snap["applied"]) <= set(after_plan["applied"]):
+                stops.append((newest, label, snap))
+        target = before["applied"][-1] if before["applied"] else "zero"
+        stops = [st for st in stops if st[0] != target]
+        stops.append((target, "before the plan", before))
+        return stops
+
+    def _expect_schema(self, was_snap: dict, now_snap: dict, when: str, what_they_were: str, look: str) -> None:
+        for t, was in was_snap["tables"].items():
+            now = now_snap["tables"].get(t)
+            self.expect(now is not None, Kind.REVERSE_BROKEN, f"{when}, the table {t} is gone ({what_they_were})", look)
+            for what in ("columns", "indexes", "constraints"):
+                a, b = was[what], now[what]
+                if what == "columns":
+                    a, b = ({f"`{c} {v[1]}{'' if v[0] else ' NOT NULL'}{' DEFAULT …' if v[2] else ''}`"
+                             for c, v in x.items()} for x in (a, b))
+                self.expect(a == b, Kind.REVERSE_BROKEN,
+                            f"{when}, {t}'s {what} are not {what_they_were}: "
+                            + "; ".join([*(f"was {x}" for x in sorted(a - b)), *(f"now {x}" for x in sorted(b - a))])[:600],
+                            look)
 
     def _replay_database_steps(self, target: str, look: str) -> None:
         """The way forward again is the plan's own way: its migrations and its commands (a backfill
