@@ -217,6 +217,7 @@ class Scenario:
         # (`s.way_back_skipped = "why"`), which the structural test prints.
         self.way_back_skipped: str | None = None
         self._way_back_from: tuple[str, dict] | None = None
+        self.hot_table_findings: list[tuple[str, str, str]] = []   # lab.pgwatch.HotTableWatch, per run of the plan
         self.before_plan: dict | None = None
 
     def log(self, msg: str):
@@ -245,9 +246,11 @@ class Scenario:
         return self
 
     def __exit__(self, *exc):
-        if exc[0] is None and self._way_back_from and not self.way_back_skipped:
+        if exc[0] is None and self._way_back_from:
             try:
-                self.expect_way_back(*self._way_back_from)
+                self.expect_hot_tables_spared()
+                if not self.way_back_skipped:
+                    self.expect_way_back(*self._way_back_from)
             except BaseException:
                 self._ctx.__exit__(*sys.exc_info())   # stop the lab, then report the verdict
                 raise
@@ -301,6 +304,13 @@ class Scenario:
         kw = {**self.traffic_options, **({"timeout": traffic_timeout} if traffic_timeout else {})}
         self.coverage: list[tuple[str, dict]] = []
         self.schema_timeline: list[tuple[str, dict]] = []   # (after which step, schema_snapshot): the way back's stops
+        from .pgwatch import HotTableWatch
+        with HotTableWatch(self.lab, sorted((self.before_plan or {}).get("tables", {}))) as watch:
+            self._run(steps, settle, during, before_step, kw)
+        self.hot_table_findings += watch.findings()   # judged at the end (expect_hot_tables_spared)
+        return self
+
+    def _run(self, steps, settle, during, before_step, kw) -> "Scenario":
         with self.lab.traffic_in_background(users=self.users, settle=0, **kw) as t:
             since, label = 0.0, "before the first step"
             try:
@@ -447,6 +457,24 @@ class Scenario:
                     "the history must be the release's own migrations: did a migration get renamed, or a record faked?")
         self._expect_tables_match(schema_release, st["models"])
         self._way_back_from = (schema_release, st)
+
+    def expect_hot_tables_spared(self) -> None:
+        """No step of the plan rewrote a table the traffic uses, or changed many of its rows while
+        holding ACCESS EXCLUSIVE on it (lab.pgwatch.HotTableWatch): in every exercise, not only in
+        those about locks. Judged from what PostgreSQL did, so a small lab table shows it too."""
+        for kind, table, what in self.hot_table_findings:
+            if kind == "table rewrite":
+                self.expect(False, Kind.TABLE_REWRITE,
+                            f"the plan rewrote {table}, a table the traffic uses: {what} copied every row into a new "
+                            f"file while holding ACCESS EXCLUSIVE (no read or write gets through until it ends; on "
+                            f"production's table that is minutes)",
+                            "which statement needs a new copy of the table? Is there a form of the change that "
+                            "PostgreSQL can do in its catalogue only?")
+            self.expect(False, Kind.LONG_LOCK,
+                        f"the plan changed {table}'s rows under its strongest lock: {what}; every request to "
+                        f"{table} waits until that transaction ends, however big the table is",
+                        "which of your migrations both alters the table and fills it? Could the filling happen in "
+                        "another transaction, after the lock is gone?")
 
     # ---- the way back: every check walks it (issue: checks that prove invariants) ----
     APP_TABLES = "sightings\\_%"

@@ -63,6 +63,7 @@ class Kind(StrEnum):
     WRONG_INDEX = "wrong index"
     # locks
     LONG_LOCK = "long lock"
+    TABLE_REWRITE = "table rewrite"       # a table the traffic uses got a new file (every row copied under ACCESS EXCLUSIVE)
     WRITE_STALL = "write stall"
     NO_LOCK_TIMEOUT = "no lock timeout"
     # guardrails

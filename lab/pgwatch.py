@@ -345,3 +345,96 @@ class DDLAudit:
             with self.lab.db.connect(dbname=self.lab.db.db_name) as conn:
                 conn.execute(f"drop event trigger if exists lab_audit_ddl; drop schema if exists {AUDIT_SCHEMA} cascade")
         return False
+
+
+# ---------------------------------------------------------------- every migration's locks
+HOT_SCHEMA = "lab_hot"
+
+
+class HotTableWatch:
+    """What the plan did to the tables the traffic uses, whichever migration or command did it,
+    without sampling (so without luck: the size of the table doesn't decide what is seen):
+
+      - a rewrite: the table got a new file (pg_class.relfilenode changed): ALTER COLUMN TYPE, a
+        volatile default, VACUUM FULL, CLUSTER... every one holds ACCESS EXCLUSIVE while it copies
+        every row;
+      - rows changed under ACCESS EXCLUSIVE: a transaction that took ACCESS EXCLUSIVE on the table
+        (ALTER TABLE) and also UPDATEd or DELETEd many of its rows (an AddField, then a fill, in one
+        atomic migration): every request waits for the whole update. An event trigger notes which
+        transactions held ACCESS EXCLUSIVE on which table when their DDL ended; statement triggers
+        count the rows each transaction changed.
+
+        with HotTableWatch(lab, ["sightings_sighting", "sightings_comment"]) as watch:
+            scenario.run()
+        watch.findings()     # [(kind, table, what)], empty when the tables were spared
+    """
+
+    def __init__(self, lab, tables: list[str]):
+        self.lab, self.tables = lab, list(tables)
+        self._findings: list[tuple[str, str, str]] | None = None
+
+    def __enter__(self) -> "HotTableWatch":
+        hot = "array[" + ", ".join(f"'{t}'" for t in self.tables) + "]::text[]"
+        statements = [
+            f"drop event trigger if exists {HOT_SCHEMA}_ddl",
+            f"drop schema if exists {HOT_SCHEMA} cascade",
+            f"create schema {HOT_SCHEMA}",
+            f"create table {HOT_SCHEMA}.ddl (xid xid8, tag text, query text, exclusive text[])",
+            f"create table {HOT_SCHEMA}.writes (xid xid8, tbl text, op text, n bigint)",
+            f"create table {HOT_SCHEMA}.files as select relname::text as tbl, relfilenode, reltuples "
+            f"from pg_class where relname = any({hot}) and relkind = 'r'",
+            f"create function {HOT_SCHEMA}.on_ddl() returns event_trigger language plpgsql security definer "
+            f"set search_path = pg_catalog as $$ begin "
+            f"insert into {HOT_SCHEMA}.ddl select pg_current_xact_id(), tg_tag, left(current_query(), 300), "
+            f"array(select c.relname::text from pg_locks l join pg_class c on c.oid = l.relation "
+            f"where l.pid = pg_backend_pid() and l.locktype = 'relation' and l.granted "
+            f"and l.mode = 'AccessExclusiveLock' and c.relname = any({hot})); end $$",
+            f"create event trigger {HOT_SCHEMA}_ddl on ddl_command_end execute function {HOT_SCHEMA}.on_ddl()",
+            f"create function {HOT_SCHEMA}.on_write() returns trigger language plpgsql security definer "
+            f"set search_path = pg_catalog as $$ begin "
+            f"insert into {HOT_SCHEMA}.writes select pg_current_xact_id(), tg_table_name, tg_op, count(*) from touched; "
+            f"return null; end $$",
+        ]
+        for t in self.tables:
+            statements += [
+                f"create trigger {HOT_SCHEMA}_update after update on public.{t} referencing new table as touched "
+                f"for each statement execute function {HOT_SCHEMA}.on_write()",
+                f"create trigger {HOT_SCHEMA}_delete after delete on public.{t} referencing old table as touched "
+                f"for each statement execute function {HOT_SCHEMA}.on_write()",
+            ]
+        with self.lab.db.connect(dbname=self.lab.db.db_name) as conn:
+            for st in statements:
+                conn.execute(st)
+        return self
+
+    def findings(self) -> list[tuple[str, str, str]]:
+        if self._findings is None:
+            out = []
+            for tbl, in self.lab.sql(
+                    f"select f.tbl from {HOT_SCHEMA}.files f join pg_class c on c.relname = f.tbl and c.relkind = 'r' "
+                    f"where c.relfilenode <> f.relfilenode order by 1"):
+                done = self.lab.sql(f"select tag, query from {HOT_SCHEMA}.ddl where %s = any(exclusive) "
+                                    f"order by xid desc limit 1", (tbl,))
+                out.append(("table rewrite", tbl, f"`{done[0][1].strip()}`" if done else "a command"))
+            for tbl, n, tuples, query in self.lab.sql(
+                    f"select w.tbl, sum(w.n), max(f.reltuples), max(d.query) from {HOT_SCHEMA}.writes w "
+                    f"join {HOT_SCHEMA}.ddl d on d.xid = w.xid and w.tbl = any(d.exclusive) "
+                    f"join {HOT_SCHEMA}.files f on f.tbl = w.tbl group by w.xid, w.tbl order by 2 desc"):
+                if n > max(500, 0.01 * max(tuples, 0)):
+                    out.append(("long lock", tbl, f"{int(n):,} rows changed in the transaction that holds ACCESS "
+                                                  f"EXCLUSIVE on it (the transaction that ran `{(query or '').strip()[:160]}`)"))
+            self._findings = out
+        return self._findings
+
+    def __exit__(self, *exc):
+        try:
+            if exc[0] is None:
+                self.findings()
+        finally:
+            with self.lab.db.connect(dbname=self.lab.db.db_name) as conn:
+                for t in self.tables:
+                    conn.execute(f"drop trigger if exists {HOT_SCHEMA}_update on public.{t}")
+                    conn.execute(f"drop trigger if exists {HOT_SCHEMA}_delete on public.{t}")
+                conn.execute(f"drop event trigger if exists {HOT_SCHEMA}_ddl")
+                conn.execute(f"drop schema if exists {HOT_SCHEMA} cascade")
+        return False
