@@ -79,14 +79,10 @@ def sha256(path: Path) -> str:
 
 
 def executed_state(source: Path) -> str:
-    """'executed' if docs/chapters/ has an executed copy of this exact notebook, else why not."""
-    copy = EXECUTED / source.name
-    if not copy.exists():
-        return "missing"
-    meta = json.loads(copy.read_text()).get("metadata", {}).get("bigfoot_lab", {})
-    if meta.get("source_sha256") != sha256(source):
-        return "stale"
-    return "not executed" if meta.get("executed") is False else "executed"
+    """'executed' if docs/chapters/ has a copy of this exact notebook from a run that succeeded,
+    else why not (one definition, lab.chapters.copy_state: `make docs` and the site agree)."""
+    from lab.chapters import copy_state
+    return copy_state(source, EXECUTED)
 
 
 def error_outputs(nb_path: Path) -> list[str]:
