@@ -22,6 +22,7 @@ import sys
 import tempfile
 import time
 import tomllib
+import contextlib
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -217,7 +218,9 @@ class Scenario:
         # (`s.way_back_skipped = "why"`), which the structural test prints.
         self.way_back_skipped: str | None = None
         self._way_back_from: tuple[str, dict] | None = None
-        self.hot_table_findings: list[tuple[str, str, str]] = []   # lab.pgwatch.HotTableWatch, per run of the plan
+        self.hot_table_findings: list[tuple[str, str, str]] = []   # lab.pgwatch.HotTableWatch, from enter to exit
+        self._hot_watch = None
+        self._pg_log_offset = 0
         self.before_plan: dict | None = None
 
     def log(self, msg: str):
@@ -239,6 +242,11 @@ class Scenario:
                                       e.hint or "build it yourself to see the whole error: "
                                       f"`lab release build {name} --overlay …`") from None
             self.before_plan = self.schema_snapshot()
+            self._pg_log_offset = self.lab.db.log.stat().st_size if self.lab.db.log.exists() else 0
+            # On from here to the end of the check, so its own set-up and tear-down (DDL) happen
+            # before any audit of the check's starts and after it ends, and nothing escapes it.
+            from .pgwatch import HotTableWatch
+            self._hot_watch = HotTableWatch(self.lab, sorted(self.before_plan["tables"])).__enter__()
         except BaseException:
             # __exit__ never runs when __enter__ raises: stop this lab here, or it outlives the check
             self._ctx.__exit__(*sys.exc_info())
@@ -246,14 +254,24 @@ class Scenario:
         return self
 
     def __exit__(self, *exc):
-        if exc[0] is None and self._way_back_from:
-            try:
+        try:
+            watch, self._hot_watch = self._hot_watch, None
+            if watch is not None and exc[0] is None:
+                watch.__exit__(None, None, None)
+                self.hot_table_findings = watch.findings()   # judged below, after the check's own verdicts
+            elif watch is not None:
+                # The check already failed (or was interrupted): that is the verdict. The lab and its
+                # database are deleted next, watch and all, so a failing tear-down must not replace it.
+                with contextlib.suppress(Exception):
+                    watch.__exit__(*exc)
+            if exc[0] is None and self._way_back_from:
+                self.expect_settings_take_effect()
                 self.expect_hot_tables_spared()
                 if not self.way_back_skipped:
                     self.expect_way_back(*self._way_back_from)
-            except BaseException:
-                self._ctx.__exit__(*sys.exc_info())   # stop the lab, then report the verdict
-                raise
+        except BaseException:
+            self._ctx.__exit__(*sys.exc_info())   # stop the lab, then report the verdict
+            raise
         return self._ctx.__exit__(*exc)
 
     def run_step(self, step: dict) -> None:
@@ -304,13 +322,6 @@ class Scenario:
         kw = {**self.traffic_options, **({"timeout": traffic_timeout} if traffic_timeout else {})}
         self.coverage: list[tuple[str, dict]] = []
         self.schema_timeline: list[tuple[str, dict]] = []   # (after which step, schema_snapshot): the way back's stops
-        from .pgwatch import HotTableWatch
-        with HotTableWatch(self.lab, sorted((self.before_plan or {}).get("tables", {}))) as watch:
-            self._run(steps, settle, during, before_step, kw)
-        self.hot_table_findings += watch.findings()   # judged at the end (expect_hot_tables_spared)
-        return self
-
-    def _run(self, steps, settle, during, before_step, kw) -> "Scenario":
         with self.lab.traffic_in_background(users=self.users, settle=0, **kw) as t:
             since, label = 0.0, "before the first step"
             try:
@@ -470,11 +481,38 @@ class Scenario:
                             f"production's table that is minutes)",
                             "which statement needs a new copy of the table? Is there a form of the change that "
                             "PostgreSQL can do in its catalogue only?")
+            if kind == "guardrail too loose":
+                from .pgwatch import LOCK_TIMEOUT_CEILING
+                self.expect(False, Kind.GUARDRAIL_LOOSE,
+                            f"the plan changed {table} with a lock timeout longer than {LOCK_TIMEOUT_CEILING:g} s: "
+                            f"{what}; while a statement waits that long for its lock, every request queues behind it",
+                            "how long may users wait while your migration waits for its lock (chapter 07)? A timeout "
+                            "is a guardrail only if it gives up before they notice")
             self.expect(False, Kind.LONG_LOCK,
                         f"the plan changed {table}'s rows under its strongest lock: {what}; every request to "
                         f"{table} waits until that transaction ends, however big the table is",
                         "which of your migrations both alters the table and fills it? Could the filling happen in "
                         "another transaction, after the lock is gone?")
+
+    NO_EFFECT = "can only be used in transaction blocks"   # PostgreSQL's warning for SET LOCAL outside one
+
+    def expect_settings_take_effect(self) -> None:
+        """A setting that does nothing where it stands is a guardrail that isn't there: SET LOCAL
+        outside a transaction (a migration with `atomic = False`) is ignored with a warning. Read from
+        PostgreSQL's own log, so it is caught wherever it came from (RunSQL, RunPython, a command)."""
+        log = self.lab.db.log
+        if not log.exists():
+            return
+        with open(log, "rb") as f:
+            f.seek(self._pg_log_offset)
+            lines = f.read().decode(errors="replace").splitlines()
+        warned = [ln.split("WARNING:", 1)[-1].strip() for ln in lines if self.NO_EFFECT in ln]
+        self.expect(not warned, Kind.GUARDRAIL_DODGED,
+                    f"PostgreSQL ignored {len(warned)} transaction-scoped setting(s) during the check (\"WARNING: "
+                    f"{warned[0] if warned else ''}\"): a SET LOCAL ran outside a transaction, so the guardrail it "
+                    f"sets was never on",
+                    "where does a transaction-scoped setting end, and is there a transaction around it in a "
+                    "migration that is not atomic?")
 
     # ---- the way back: every check walks it (issue: checks that prove invariants) ----
     APP_TABLES = "sightings\\_%"

@@ -349,6 +349,9 @@ class DDLAudit:
 
 # ---------------------------------------------------------------- every migration's locks
 HOT_SCHEMA = "lab_hot"
+# A lock_timeout is a guardrail only if it is short: while a statement waits for its lock, every
+# request queues behind it (chapter 07). Longer than this, set anywhere, is no guardrail.
+LOCK_TIMEOUT_CEILING = 5.0   # seconds
 
 
 class HotTableWatch:
@@ -372,6 +375,7 @@ class HotTableWatch:
     def __init__(self, lab, tables: list[str]):
         self.lab, self.tables = lab, list(tables)
         self._findings: list[tuple[str, str, str]] | None = None
+        self._closed = False
 
     def __enter__(self) -> "HotTableWatch":
         hot = "array[" + ", ".join(f"'{t}'" for t in self.tables) + "]::text[]"
@@ -379,7 +383,8 @@ class HotTableWatch:
             f"drop event trigger if exists {HOT_SCHEMA}_ddl",
             f"drop schema if exists {HOT_SCHEMA} cascade",
             f"create schema {HOT_SCHEMA}",
-            f"create table {HOT_SCHEMA}.ddl (xid xid8, tag text, query text, exclusive text[])",
+            f"create table {HOT_SCHEMA}.ddl (xid xid8, tag text, query text, exclusive text[], blocking text[], "
+            f"lock_timeout text)",
             f"create table {HOT_SCHEMA}.writes (xid xid8, tbl text, op text, n bigint)",
             f"create table {HOT_SCHEMA}.files as select relname::text as tbl, relfilenode, reltuples "
             f"from pg_class where relname = any({hot}) and relkind = 'r'",
@@ -388,7 +393,11 @@ class HotTableWatch:
             f"insert into {HOT_SCHEMA}.ddl select pg_current_xact_id(), tg_tag, left(current_query(), 300), "
             f"array(select c.relname::text from pg_locks l join pg_class c on c.oid = l.relation "
             f"where l.pid = pg_backend_pid() and l.locktype = 'relation' and l.granted "
-            f"and l.mode = 'AccessExclusiveLock' and c.relname = any({hot})); end $$",
+            f"and l.mode = 'AccessExclusiveLock' and c.relname = any({hot})), "
+            f"array(select c.relname::text from pg_locks l join pg_class c on c.oid = l.relation "
+            f"where l.pid = pg_backend_pid() and l.locktype = 'relation' and l.granted "
+            f"and l.mode = any(array{list(BLOCKS_WRITES)}) and c.relname = any({hot})), "
+            f"current_setting('lock_timeout'); end $$",
             f"create event trigger {HOT_SCHEMA}_ddl on ddl_command_end execute function {HOT_SCHEMA}.on_ddl()",
             f"create function {HOT_SCHEMA}.on_write() returns trigger language plpgsql security definer "
             f"set search_path = pg_catalog as $$ begin "
@@ -423,10 +432,18 @@ class HotTableWatch:
                 if n > max(500, 0.01 * max(tuples, 0)):
                     out.append(("long lock", tbl, f"{int(n):,} rows changed in the transaction that holds ACCESS "
                                                   f"EXCLUSIVE on it (the transaction that ran `{(query or '').strip()[:160]}`)"))
+            for tbl, setting, query in self.lab.sql(
+                    f"select distinct on (b.tbl) b.tbl, d.lock_timeout, d.query from {HOT_SCHEMA}.ddl d, "
+                    f"unnest(d.blocking) as b(tbl) where d.lock_timeout::interval > make_interval(secs => %s) "
+                    f"order by b.tbl, d.lock_timeout::interval desc", (LOCK_TIMEOUT_CEILING,)):
+                out.append(("guardrail too loose", tbl, f"`{query.strip()[:160]}` ran with lock_timeout = {setting}"))
             self._findings = out
         return self._findings
 
     def __exit__(self, *exc):
+        if self._closed:
+            return False
+        self._closed = True
         try:
             if exc[0] is None:
                 self.findings()
