@@ -147,6 +147,18 @@ PYTHON_DEFAULT = Variant(
 BROKEN = [KIT, IRREVERSIBLE_V, PYTHON_DEFAULT]
 
 
+def shown_as(variant: Variant) -> str:
+    """How a release is named to the learner: the kit's (they have it) or a number, never what is
+    wrong with it (a name like "irreversible" would tell them what to test for). `missed` stays in
+    the code, for the kit's authors."""
+    if variant is RIGHT:
+        return "the check's correct release"
+    if variant is KIT:
+        return "the kit's release (app/)"
+    hidden = [v for v in BROKEN if v is not KIT]
+    return f"the check's hidden release {hidden.index(variant) + 1} of {len(hidden)}"
+
+
 # ---------------------------------------------------------------- running the learner's test
 @dataclass
 class Run:
@@ -250,7 +262,7 @@ def run_tests(lab, variant: Variant, src: Path, db: str, log) -> Run:
         code, out = -1, f"{e.stdout or ''}{e.stderr or ''}\nTimeoutExpired: the tests ran longer than {TIMEOUT}s"
     run = Run(variant, code, out, time.monotonic() - t0)
     verdict = "passed" if code == 0 else "timed out" if code == -1 else "failed"
-    log(f"→ manage.py test sightings on the {variant.name} release: your test {verdict} "
+    log(f"→ manage.py test sightings on {shown_as(variant)}: your test {verdict} "
         f"({run.ran} test{'s' if run.ran != 1 else ''} ran, {run.seconds:.1f}s)")
     return run
 
@@ -299,8 +311,9 @@ def _judge(runs: list[Run]) -> None:
                                   "remove the skip, and test what migration 0002 does")
         elif run.returncode == 0:
             v = run.variant
-            raise CheckFailed(v.kind, f"your test passes on {v.missed}: it must fail there "
-                              f"({run.ran} test{'s' if run.ran != 1 else ''} ran, all passed)", v.look_at)
+            raise CheckFailed(v.kind, f"your test passes on {shown_as(v)}, whose migration 0002 is wrong in a way "
+                              f"a migration test must catch ({run.ran} test{'s' if run.ran != 1 else ''} ran, all "
+                              f"passed)", v.look_at)
 
 
 def _judge_right(run: Run) -> None:
