@@ -70,6 +70,8 @@ def build_parser() -> argparse.ArgumentParser:
     s = sub.add_parser("check", help="check an exercise (default: the next unsolved one)")
     s.add_argument("exercise", nargs="?")
     s.add_argument("-v", "--verbose", action="store_true", help="show every step of the lab")
+    s.add_argument("--json", action="store_true",
+                   help="print the result as one line of JSON (status pass/fail/error, kind, message, timings)")
     s = sub.add_parser("hint", help="the next hint for an exercise (default: the one `lab check` runs)")
     s.add_argument("exercise", nargs="?")
     s = sub.add_parser("solution", help="show the diff from your folder to the solution (asks first)")
@@ -186,7 +188,7 @@ def run(args) -> int:
         list_exercises(lab.cfg.home)
     elif c == "check":
         from .learner import run_check
-        return 0 if run_check(lab.cfg.home, args.exercise, verbose=args.verbose) else 1
+        return 0 if run_check(lab.cfg.home, args.exercise, verbose=args.verbose, as_json=args.json) else 1
     elif c == "hint":
         from .learner import show_hint
         show_hint(lab.cfg.home, args.exercise)

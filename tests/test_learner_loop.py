@@ -155,3 +155,31 @@ def test_reset_asks_before_clearing_progress(tmp_path):
     r = lab_cli(home, "reset", "02", "--yes", cwd=kit, timeout=60)
     assert r.returncode == 0, r.stderr
     assert json.loads((home / "progress.json").read_text())["02"] == {"status": "todo", "hints_shown": 0}
+
+
+def test_check_json_is_one_result_and_the_progress_keeps_it(tmp_path):
+    """`lab check --json`: one line a board or a script can read (lab.results.CheckResult)."""
+    import json
+    home = tmp_path / "home"
+    r = lab_cli(home, "check", "02", "--json")
+    assert r.returncode == 1, r.stdout[-1500:] + r.stderr[-1500:]
+    lines = r.stdout.strip().splitlines()
+    assert len(lines) == 1, r.stdout[-1500:]
+    result = json.loads(lines[0])
+    assert result["exercise"] == "02" and result["status"] == "fail" and result["kind"] == "500 IntegrityError"
+    assert result["message"] and result["look_at"] and result["log"]
+    assert result["timings"]["wall_s"] > 0 and result["timings"]["cpu_s"] > 0
+    kept = json.loads((home / "progress.json").read_text())["02"]["last_result"]
+    assert kept["status"] == "fail" and kept["kind"] == "500 IntegrityError" and "log" not in kept
+
+
+def test_a_crash_of_the_kit_is_an_error_result_not_a_traceback_or_a_fail():
+    from lab.results import run
+
+    def crashing_check(folder, log=None):
+        log("→ a step")
+        return {}["no such key"]
+
+    result = run("02", crashing_check, Path("."))
+    assert result.status == "error" and result.kind == "check error" and not result.passed
+    assert "KeyError" in result.message and "Traceback" in result.log[-1]
