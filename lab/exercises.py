@@ -476,9 +476,9 @@ class Scenario:
         for kind, table, what in self.hot_table_findings:
             if kind == "table rewrite":
                 self.expect(False, Kind.TABLE_REWRITE,
-                            f"the plan rewrote {table}, a table the traffic uses: {what} copied every row into a new "
-                            f"file while holding ACCESS EXCLUSIVE (no read or write gets through until it ends; on "
-                            f"production's table that is minutes)",
+                            f"the plan rewrote {table}, a table the traffic uses: it got a new file, every row copied "
+                            f"while ACCESS EXCLUSIVE was held (no read or write gets through until it ends; on "
+                            f"production's table that is minutes); {what}",
                             "which statement needs a new copy of the table? Is there a form of the change that "
                             "PostgreSQL can do in its catalogue only?")
             if kind == "guardrail too loose":

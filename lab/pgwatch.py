@@ -424,7 +424,8 @@ class HotTableWatch:
                     f"where c.relfilenode <> f.relfilenode order by 1"):
                 done = self.lab.sql(f"select tag, query from {HOT_SCHEMA}.ddl where %s = any(exclusive) "
                                     f"order by xid desc limit 1", (tbl,))
-                out.append(("table rewrite", tbl, f"`{done[0][1].strip()}`" if done else "a command"))
+                out.append(("table rewrite", tbl, "its last schema change in the plan was "
+                                                  f"`{done[0][1].strip()[:160]}`" if done else "no schema change ran"))
             for tbl, n, tuples, query in self.lab.sql(
                     f"select w.tbl, sum(w.n), max(f.reltuples), max(d.query) from {HOT_SCHEMA}.writes w "
                     f"join {HOT_SCHEMA}.ddl d on d.xid = w.xid and w.tbl = any(d.exclusive) "

@@ -37,6 +37,7 @@ OLD_CODE_WRITES = [
     "Bluff Creek, California", "Crater Lake, Oregon", "Ape Canyon, Washington",
     "Kootenay Pass, British Columbia", "Mount Washington, New Hampshire", "Portland, Maine, USA",
     "Whitehorse, Yukon, Canada", "Willow Creek, CA",
+    "Port Washington",   # a region's name at the end, but not after ", ": not a region to convert
 ]
 
 WATCH = [

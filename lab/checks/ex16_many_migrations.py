@@ -30,6 +30,8 @@ from __future__ import annotations
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
+from django.utils.text import slugify   # the same Django as the releases (one venv)
+
 from lab.exercises import CheckFailed, Kind, Scenario
 from lab.procs import last_error_line
 from lab.releases import build_env
@@ -159,5 +161,14 @@ def check(work_dir: Path, log=None) -> Scenario:
             s.expect(empty == 0, Kind.NOT_BACKFILLED,
                      f"{name}: {empty} of its {rows} sightings have no slug after `migrate` with release {NEW}",
                      LOOK_DATA)
+            # Not just a slug: the one the release's model gives a sighting (Sighting.save), for every
+            # title the table really holds (accents, punctuation, emoji, 200 characters).
+            wrong = [(i, t, sl) for i, t, sl in s.lab.db.sql("select id, title, slug from sightings_sighting order by id",
+                                                           dbname=dbname or s.lab.db.db_name)
+                     if sl != slugify(t)[:200]]
+            s.expect(not wrong, Kind.WRONG_DATA,
+                     f"{name}: {len(wrong)} of its {rows} sightings have a slug that is not the one the release's model "
+                     f"gives them; first, sighting {wrong[0][0] if wrong else ''} titled {wrong[0][1] if wrong else ''!r} "
+                     f"has {wrong[0][2] if wrong else ''!r}", LOOK_DATA)
         s.expect_end_state(NEW)
         return s
