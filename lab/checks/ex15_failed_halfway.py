@@ -83,6 +83,12 @@ class OpenWrite:
         return self._thread is not None and self._thread.is_alive()
 
     @property
+    def error(self) -> Exception | None:
+        """What ended the import's transaction if it didn't end on its own terms (a terminated
+        connection: someone ran pg_terminate_backend on it). Never swallowed: the check reports it."""
+        return self._error
+
+    @property
     def bit(self) -> bool:
         """A statement really waited for it and failed (the obstacle did its job)."""
         return self.victim is not None and bool(self.how)
@@ -107,7 +113,10 @@ class OpenWrite:
     def _run(self) -> None:
         db = self.lab.db
         try:
-            with db.connect(dbname=db.db_name, autocommit=False) as conn, db.connect(dbname=db.db_name) as look:
+            # the import connects as the app's own role, as a colleague's import would (a superuser's
+            # session is one the app's migrations can't touch, which would hide what they do to others)
+            with db.connect(superuser=False, dbname=db.db_name, autocommit=False) as conn, \
+                    db.connect(dbname=db.db_name) as look:
                 conn.execute("set application_name = 'import (open transaction)'")
                 self.pid = conn.info.backend_pid
                 conn.execute(self.write)
@@ -255,6 +264,18 @@ def check(work_dir: Path, log=None) -> Scenario:
                 log(f"DROP: {q[:120]} (held: {', '.join(locks) or 'no table lock'})")
             if o and o.bit:
                 log(f"the open transaction's first waiter {o.how} after {o.waited:.1f} s: {o.victim[1][:100]}")
+
+        # The import is the check's, not the plan's: a plan that ends it (pg_terminate_backend on
+        # sessions "idle in transaction") gets past the obstacle by destroying someone's work.
+        killed = next((x for x in obstacles if x.error is not None), None)
+        if killed is not None:
+            raise CheckFailed(
+                Kind.DATA_LOST,
+                f"the comment import's transaction (pid {killed.pid}) did not end on its own: "
+                f"{str(killed.error).strip().splitlines()[0][:200]}. Your plan ended another session's work to get "
+                f"its lock; in production that is a colleague's import, a report, a payment, lost",
+                "a migration waits for the transactions before it, or gives up and tries again later: which of "
+                "your statements touched other sessions?")
 
         # 0. A step failed for good. With an INVALID index left behind, that is the lesson itself.
         if failure is not None:
