@@ -1,7 +1,7 @@
 """
 Fill the database with deterministic, made-up sightings -- fast.
 
-    python manage.py seed                          # 1,000 sightings, 3 comments on each
+    python manage.py seed                          # 1,000 sightings, up to 3 comments on each
     python manage.py seed --sightings 1000000 --reset
     python manage.py seed --sightings 50 --comments 0
 
