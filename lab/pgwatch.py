@@ -433,6 +433,13 @@ class HotTableWatch:
                 if n > max(500, 0.01 * max(tuples, 0)):
                     out.append(("long lock", tbl, f"{int(n):,} rows changed in the transaction that holds ACCESS "
                                                   f"EXCLUSIVE on it (the transaction that ran `{(query or '').strip()[:160]}`)"))
+            # An index built while the transaction holds ACCESS EXCLUSIVE (db_index=True on a field
+            # added in the same migration): the whole table is read with every request waiting.
+            for tbl, query in self.lab.sql(
+                    f"select distinct on (e.tbl) e.tbl, d.query from {HOT_SCHEMA}.ddl d, unnest(d.exclusive) as e(tbl) "
+                    f"where d.tag = 'CREATE INDEX' and d.query !~* 'concurrently' order by e.tbl"):
+                out.append(("long lock", tbl, f"`{query.strip()[:160]}` built an index (reading every row) while its "
+                                              f"transaction held ACCESS EXCLUSIVE on the table"))
             for tbl, setting, query in self.lab.sql(
                     f"select distinct on (b.tbl) b.tbl, d.lock_timeout, d.query from {HOT_SCHEMA}.ddl d, "
                     f"unnest(d.blocking) as b(tbl) where d.lock_timeout::interval > make_interval(secs => %s) "
