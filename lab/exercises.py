@@ -245,8 +245,7 @@ class Scenario:
             self._pg_log_offset = self.lab.db.log.stat().st_size if self.lab.db.log.exists() else 0
             # On from here to the end of the check, so its own set-up and tear-down (DDL) happen
             # before any audit of the check's starts and after it ends, and nothing escapes it.
-            from .pgwatch import HotTableWatch
-            self._hot_watch = HotTableWatch(self.lab, sorted(self.before_plan["tables"])).__enter__()
+            self._start_hot_watch()
         except BaseException:
             # __exit__ never runs when __enter__ raises: stop this lab here, or it outlives the check
             self._ctx.__exit__(*sys.exc_info())
@@ -469,13 +468,16 @@ class Scenario:
         self._expect_tables_match(schema_release, st["models"])
         self._way_back_from = (schema_release, st)
 
+    def _start_hot_watch(self) -> None:
+        from .pgwatch import HotTableWatch
+        self._hot_watch = HotTableWatch(self.lab, sorted(self.before_plan["tables"])).__enter__()
+
     def setup_done(self) -> None:
         """The check's own set-up ends here (e.g. 16 puts production on a release the learner may not
         change): what it did to the tables is not held against the plan. The watch starts again."""
-        from .pgwatch import HotTableWatch
         if self._hot_watch is not None:
             self._hot_watch.__exit__(None, None, None)
-            self._hot_watch = HotTableWatch(self.lab, sorted(self.before_plan["tables"])).__enter__()
+            self._start_hot_watch()
 
     def expect_hot_tables_spared(self) -> None:
         """No step of the plan rewrote a table the traffic uses, or changed many of its rows while
@@ -580,7 +582,7 @@ class Scenario:
         t0 = time.monotonic()
         kept = [t for t in state["models"] if t in before["tables"]]
         after_plan = self.schema_snapshot()
-        stops = self._way_back_stops(after_plan, before, set(state["disk"]))
+        stops = self._way_back_stops(after_plan, before, target, set(state["disk"]))
         self.lab.sql("drop schema if exists lab_way_back cascade")
         self.lab.sql("create schema lab_way_back")
         try:
@@ -611,7 +613,8 @@ class Scenario:
         finally:
             self.lab.sql("drop schema if exists lab_way_back cascade")
 
-    def _way_back_stops(self, after_plan: dict, before: dict, on_disk: set[str]) -> list[tuple[str, str, dict]]:
+    def _way_back_stops(self, after_plan: dict, before: dict, target: str,
+                        on_disk: set[str]) -> list[tuple[str, str, dict]]:
         """Where the way back stops, newest first: (migration to migrate to, what that state was, its
         schema). Every state of django_migrations the plan passed through (Scenario.run notes the
         schema after each step), then the state before the plan. A state whose newest migration the
@@ -625,7 +628,6 @@ class Scenario:
             newest = max(snap["applied"])
             if newest in on_disk and set(snap["applied"]) <= set(after_plan["applied"]):
                 stops.append((newest, label, snap))
-        target = before["applied"][-1] if before["applied"] else "zero"
         stops = [st for st in stops if st[0] != target]
         stops.append((target, "before the plan", before))
         return stops
