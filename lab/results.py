@@ -7,11 +7,12 @@ progress file keeps (for a room's board): Exercism's test-runner result, in our 
 """
 from __future__ import annotations
 
+import copy
 import json
 import resource
 import time
 import traceback
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field, fields
 
 from .errors import LabError
 from .kinds import CheckFailed, Kind
@@ -34,7 +35,9 @@ class CheckResult:
         return self.status == "pass"
 
     def to_dict(self, with_log: bool = True) -> dict:
-        d = {k: v for k, v in asdict(self).items() if k != "scenario"}
+        # not asdict(self): it deep-copies every field first, the scenario too (which holds the
+        # lab's threads and locks in the Docker topology: "cannot pickle '_thread.lock'")
+        d = {f.name: copy.deepcopy(getattr(self, f.name)) for f in fields(self) if f.name != "scenario"}
         if not with_log:
             d.pop("log")
         d["kind"] = str(self.kind) if self.kind is not None else None

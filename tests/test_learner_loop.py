@@ -183,3 +183,17 @@ def test_a_crash_of_the_kit_is_an_error_result_not_a_traceback_or_a_fail():
     result = run("02", crashing_check, Path("."))
     assert result.status == "error" and result.kind == "check error" and not result.passed
     assert "KeyError" in result.message and "Traceback" in result.log[-1]
+
+
+def test_a_passing_result_whose_scenario_holds_locks_still_serialises():
+    """A passing check returns its scenario (in the Docker topology it holds threads and locks):
+    the result written to the progress file must not try to copy it (CI failed on exactly this:
+    "cannot pickle '_thread.lock' object" after the workbench's check had passed)."""
+    import json
+    import threading
+    from lab.results import run
+
+    result = run("02", lambda folder, log=None: {"lock": threading.Lock()}, Path("."))
+    assert result.passed
+    assert json.loads(result.to_json())["status"] == "pass"
+    assert "scenario" not in result.to_dict(with_log=False)
