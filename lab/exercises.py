@@ -498,6 +498,12 @@ class Scenario:
                             f"{what}; while a statement waits that long for its lock, every request queues behind it",
                             "how long may users wait while your migration waits for its lock (chapter 07)? A timeout "
                             "is a guardrail only if it gives up before they notice")
+            if kind == "long scan":
+                self.expect(False, Kind.LONG_LOCK,
+                            f"the plan read all of {table} under its strongest lock: {what}; every request to {table} "
+                            f"waits until that transaction ends (on production's table: as long as reading it takes)",
+                            "how can PostgreSQL know that no row is NULL without reading them all while it holds the "
+                            "lock? Chapter 05 proves it first, with the table open to reads and writes")
             self.expect(False, Kind.LONG_LOCK,
                         f"the plan changed {table}'s rows under its strongest lock: {what}; every request to "
                         f"{table} waits until that transaction ends, however big the table is",

@@ -14,6 +14,8 @@ Both use their own superuser connection, so they see every session (the app's, t
 """
 from __future__ import annotations
 
+import re
+
 import threading
 import time
 from dataclasses import dataclass, field
@@ -354,6 +356,43 @@ HOT_SCHEMA = "lab_hot"
 LOCK_TIMEOUT_CEILING = 5.0   # seconds
 
 
+_ALTER_TABLE = re.compile(r'alter\s+table\s+(?:if\s+exists\s+)?(?:only\s+)?(?:"?\w+"?\.)?"?(\w+)"?(.*)', re.I | re.S)
+_SET_NOT_NULL = re.compile(r'alter\s+(?:column\s+)?"?(\w+)"?\s+set\s+not\s+null', re.I)
+
+
+def unproven_not_null(query: str, tables: list[str], proven: list[str]) -> list[tuple[str, str]]:
+    """(table, column) of each `ALTER TABLE t ALTER COLUMN c SET NOT NULL` in `query` on one of
+    `tables` that no validated CHECK constraint in `proven` ("table: CHECK ((c IS NOT NULL))") proves."""
+    out = []
+    for statement in query.split(";"):
+        m = _ALTER_TABLE.search(statement)
+        if not m or m.group(1) not in tables:
+            continue
+        for col in _SET_NOT_NULL.findall(m.group(2)):
+            if not any(p.startswith(m.group(1) + ":") and re.search(rf'\(+"?{col}"?\s+is\s+not\s+null\)+', p, re.I)
+                       for p in proven):
+                out.append((m.group(1), col))
+    return out
+
+
+_READS = [
+    (re.compile(r"create\s+(unique\s+)?index\s+(?!concurrently)", re.I), "builds an index"),
+    (re.compile(r"add\s+(constraint\s+\S+\s+)?(check|foreign\s+key|unique|primary\s+key|exclude)\b(?![^;]*\bnot\s+valid\b)"
+                r"(?![^;]*\busing\s+index\b)", re.I), "adds a constraint it proves on every row"),
+    (re.compile(r"validate\s+constraint", re.I), "validates a constraint (reads every row)"),
+]
+
+
+def reads_whole_table(statement: str) -> str | None:
+    """What a DDL statement does that reads every row of its table (an index build, a constraint
+    added without NOT VALID, a validation), or None: harmless in a moment of lock, long under one.
+    SET NOT NULL is judged with the CHECK constraints that may prove it (unproven_not_null)."""
+    for pattern, what in _READS:
+        if pattern.search(statement):
+            return what
+    return None
+
+
 class HotTableWatch:
     """What the plan did to the tables the traffic uses, whichever migration or command did it,
     without sampling (so without luck: the size of the table doesn't decide what is seen):
@@ -384,20 +423,24 @@ class HotTableWatch:
             f"drop schema if exists {HOT_SCHEMA} cascade",
             f"create schema {HOT_SCHEMA}",
             f"create table {HOT_SCHEMA}.ddl (xid xid8, tag text, query text, exclusive text[], blocking text[], "
-            f"lock_timeout text)",
+            f"lock_timeout text, proven text[])",
             f"create table {HOT_SCHEMA}.writes (xid xid8, tbl text, op text, n bigint)",
             f"create table {HOT_SCHEMA}.files as select relname::text as tbl, relfilenode, reltuples "
             f"from pg_class where relname = any({hot}) and relkind = 'r'",
             f"create function {HOT_SCHEMA}.on_ddl() returns event_trigger language plpgsql security definer "
             f"set search_path = pg_catalog as $$ begin "
-            f"insert into {HOT_SCHEMA}.ddl select pg_current_xact_id(), tg_tag, left(current_query(), 300), "
+            f"insert into {HOT_SCHEMA}.ddl select pg_current_xact_id(), tg_tag, left(current_query(), 4000), "
             f"array(select c.relname::text from pg_locks l join pg_class c on c.oid = l.relation "
             f"where l.pid = pg_backend_pid() and l.locktype = 'relation' and l.granted "
             f"and l.mode = 'AccessExclusiveLock' and c.relname = any({hot})), "
             f"array(select c.relname::text from pg_locks l join pg_class c on c.oid = l.relation "
             f"where l.pid = pg_backend_pid() and l.locktype = 'relation' and l.granted "
             f"and l.mode = any(array{list(BLOCKS_WRITES)}) and c.relname = any({hot})), "
-            f"current_setting('lock_timeout'); end $$",
+            f"current_setting('lock_timeout'), "
+            # the validated CHECK constraints then: a SET NOT NULL that one of them proves skips its scan
+            f"array(select c.relname::text || ': ' || pg_get_constraintdef(k.oid) from pg_constraint k "
+            f"join pg_class c on c.oid = k.conrelid where c.relname = any({hot}) and k.contype = 'c' "
+            f"and k.convalidated); end $$",
             f"create event trigger {HOT_SCHEMA}_ddl on ddl_command_end execute function {HOT_SCHEMA}.on_ddl()",
             f"create function {HOT_SCHEMA}.on_write() returns trigger language plpgsql security definer "
             f"set search_path = pg_catalog as $$ begin "
@@ -440,6 +483,25 @@ class HotTableWatch:
                     f"where d.tag = 'CREATE INDEX' and d.query !~* 'concurrently' order by e.tbl"):
                 out.append(("long lock", tbl, f"`{query.strip()[:160]}` built an index (reading every row) while its "
                                               f"transaction held ACCESS EXCLUSIVE on the table"))
+            # SET NOT NULL reads every row to prove it, under ACCESS EXCLUSIVE, unless a validated
+            # CHECK (col IS NOT NULL) proves it already (PostgreSQL 12+): chapter 05's recipe.
+            for query, exclusive, proven in self.lab.sql(
+                    f"select query, exclusive, proven from {HOT_SCHEMA}.ddl where query ~* 'set\\s+not\\s+null' "
+                    f"and cardinality(exclusive) > 0 order by xid"):
+                for tbl, col in unproven_not_null(query, exclusive, proven or []):
+                    out.append(("long scan", tbl, f"`{query.strip()[:160]}` checked every row of {tbl} for a NULL "
+                                                  f"{col} while its transaction held ACCESS EXCLUSIVE on the table "
+                                                  f"(no validated CHECK ({col} IS NOT NULL) proved it first)"))
+            # The same for an index built, or a constraint added without NOT VALID or validated, while
+            # the transaction holds ACCESS EXCLUSIVE (an ALTER TABLE earlier in it, or the statement's own).
+            for query, exclusive in self.lab.sql(
+                    f"select query, exclusive from {HOT_SCHEMA}.ddl where cardinality(exclusive) > 0 "
+                    f"and tag = 'ALTER TABLE' order by xid"):
+                what = reads_whole_table(query)
+                for tbl in exclusive if what else ():
+                    if not any(f[0] == "long scan" and f[1] == tbl for f in out):
+                        out.append(("long scan", tbl, f"`{query.strip()[:160]}` {what} of {tbl} while its "
+                                                      f"transaction held ACCESS EXCLUSIVE on the table"))
             for tbl, setting, query in self.lab.sql(
                     f"select distinct on (b.tbl) b.tbl, d.lock_timeout, d.query from {HOT_SCHEMA}.ddl d, "
                     f"unnest(d.blocking) as b(tbl) where d.lock_timeout::interval > make_interval(secs => %s) "
