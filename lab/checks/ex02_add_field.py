@@ -1,9 +1,10 @@
-"""Check for exercise 02: adding `flagged` must not break the release that is still serving.
+"""Check for exercise 02: adding `flagged` and `edited_at` must not break the release that is still serving.
 
 Invariants, not symptoms: every row (the seeded ones, and every sighting either release posted
-during the deploy) ends NOT NULL and unflagged; the column's database default is there because
-the release's own model and migrations say so (a default added by hand, with the migration
-`--fake`d, is gone on the next database built from the files).
+during the deploy) ends NOT NULL and unflagged, and every sighting posted during the deploy was
+last edited when it was posted (not at one moment fixed for all rows); both columns' database
+defaults are there because the release's own model and migrations say so (a default added by
+hand, with the migration `--fake`d, is gone on the next database built from the files).
 """
 import http.client
 import re
@@ -14,6 +15,9 @@ from lab.exercises import LOOK_AT, CheckFailed, Kind, Scenario, _describe_step, 
 from lab.traffic import CSRF_RE, DETAIL_RE
 
 TABLE = "sightings_sighting"
+# How far a new sighting's edited_at may be from its created_at (set by Django as it saves): the
+# INSERT follows within milliseconds; seconds leave room for a loaded machine, not for a fixed date.
+POSTED_TOLERANCE_S = 5
 LOOK_DEFAULT = ("old code's INSERTs don't name `flagged`: only a default kept by the database fills it "
                 "(`default=` lives in Python, in the new release only)")
 
@@ -99,7 +103,17 @@ def run_plan(s: Scenario, after_change=None, before_step=None) -> Visitor:
             after_change(when)
 
     def migrate_then_visit(release, target=None, only_if_needed=False):
-        took = migrate(release, target, only_if_needed=only_if_needed)
+        # One migration at a time: each commits on its own in production too, and the old code
+        # serves between two of them (a default dropped by one and added back by the next is a
+        # window of failures, however short).
+        took = 0.0
+        pending = lab.unapplied_migrations(release) if target is None else []
+        if len(pending) > 1 and all(m.startswith("sightings.") for m in pending):
+            for m in pending[:-1]:
+                name = m.split(".", 1)[1]
+                took += migrate(release, f"sightings:{name}")
+                changed(f"right after release {release}'s migration {name} ran (before the next one)")
+        took += migrate(release, target, only_if_needed=only_if_needed)
         changed(f"right after release {release}'s migrations ran")
         return took
 
@@ -137,7 +151,16 @@ def posted_sightings(s: Scenario, visitor: Visitor) -> int:
 def check(work_dir: Path, log=None) -> Scenario:
     with Scenario(work_dir, log=log) as s:
         before = s.lab.sql(f"select count(*) from {TABLE}")[0][0]
-        visitor = run_plan(s)
+        # The sightings posted before `edited_at` existed got the moment it was added, like the
+        # seeded ones: the per-row invariant is for those posted after (the last id is noted at the
+        # first step boundary, migration or slot change that finds the column there).
+        existed_after: list[int] = []
+
+        def note_when_edited_at_appears(when):
+            if not existed_after and "edited_at" in s.columns(TABLE):
+                existed_after.append(s.lab.sql(f"select coalesce(max(id), 0) from {TABLE}")[0][0])
+
+        visitor = run_plan(s, after_change=note_when_edited_at_appears)
         s.expect_no_failed_requests()
         final = s.final_release()
         s.expect(s.serving_releases() == {final}, Kind.NOT_DEPLOYED,
@@ -166,16 +189,46 @@ def check(work_dir: Path, log=None) -> Scenario:
         s.expect(col["default"].lower().startswith("false"), Kind.WRONG_DATA,
                  f"the column's database default is {col['default']!r}: every sighting the old release posts "
                  f"would come out flagged", "new sightings start unflagged")
+        expect_edited_when_posted(s, existed_after[0] if existed_after else s.lab.sql(f"select max(id) from {TABLE}")[0][0])
         states: dict[str, dict] = {}
         fetch = s.release_state
         s.release_state = lambda name, app="sightings": states.setdefault(name, fetch(name, app))
         s.expect_end_state()
         # The database default must be the release's own (model + migrations), not SQL run by hand.
-        field = states[final]["models"][TABLE]["fields"].get("flagged")
-        s.expect(field is not None and field["db_default"], Kind.NO_DB_DEFAULT,
-                 f"the column `flagged` has a database default, but release {final}'s model and migrations don't "
-                 f"give it one: the next database built from your migrations (a new environment, a test run) has "
-                 f"no default, and the old code's INSERTs fail there",
-                 "the default must come from the migration the release ships (and the model must say the same), "
-                 "not from SQL run beside it")
+        for name in ("flagged", "edited_at"):
+            field = states[final]["models"][TABLE]["fields"].get(name)
+            s.expect(field is not None and field["db_default"], Kind.NO_DB_DEFAULT,
+                     f"the column `{name}` has a database default, but release {final}'s model and migrations don't "
+                     f"give it one: the next database built from your migrations (a new environment, a test run) "
+                     f"has no default, and the old code's INSERTs fail there",
+                     "the default must come from the migration the release ships (and the model must say the same), "
+                     "not from SQL run beside it")
         return s
+
+
+def expect_edited_when_posted(s: Scenario, existed_after: int) -> None:
+    """`edited_at`: NOT NULL, a database default, and for every sighting posted once the column
+    existed (by either release, ids above `existed_after`) the moment it was posted: a default is
+    right only if it is computed for each row, as `default=timezone.now` was for the new release's."""
+    col = s.columns(TABLE).get("edited_at")
+    s.expect(col is not None, Kind.COLUMN_MISSING, f"the table {TABLE} has no column `edited_at`",
+             "release v2 must add both fields and their migration")
+    s.expect(not col["nullable"], Kind.NULLABLE, "`edited_at` is NULL-able; every sighting has been edited "
+             "at some moment (its posting, at least)", "what fills the column for code that doesn't know it?")
+    s.expect(bool(col["default"]), Kind.NO_DB_DEFAULT,
+             "the column `edited_at` has no database default; old code's INSERTs need one", LOOK_DEFAULT)
+    posted, off, example = s.lab.sql(
+        f"select count(*), count(*) filter (where edited_at is null or abs(extract(epoch from edited_at - created_at)) > "
+        f"{POSTED_TOLERANCE_S}), min(format('#%s posted %s, edited_at %s', id, created_at, edited_at)) filter (where "
+        f"edited_at is null or abs(extract(epoch from edited_at - created_at)) > {POSTED_TOLERANCE_S}) "
+        f"from {TABLE} where id > {int(existed_after)}")[0]
+    early, example_early = s.lab.sql(
+        f"select count(*), min(format('#%s posted %s, edited_at %s', id, created_at, edited_at)) from {TABLE} "
+        f"where edited_at < created_at - interval '{POSTED_TOLERANCE_S} seconds' or edited_at > now()")[0]
+    s.expect(early == 0, Kind.WRONG_DATA,
+             f"{early} sightings were last edited before they were posted, or in the future (e.g. {example_early})",
+             "which moment does each row get, the ones that existed before the column too?")
+    s.expect(off == 0, Kind.WRONG_DATA,
+             f"{off} of the {posted} sightings posted once `edited_at` existed were not last edited when they were posted "
+             f"(e.g. {example}): their edited_at is some other moment, not their own",
+             "a default written as a value is the same for every row; what could give each row its own moment?")

@@ -1,4 +1,5 @@
 from django.db import models
+from django.db.models.functions import Now
 from django.urls import reverse
 
 
@@ -11,6 +12,8 @@ class Sighting(models.Model):
     score = models.IntegerField(default=0)
     # Release v2: moderators can flag a sighting for review. New rows start unflagged.
     flagged = models.BooleanField(db_default=False)
+    # Release v2: when the report was last edited. A new report's is the moment it is posted.
+    edited_at = models.DateTimeField(db_default=Now())
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:

@@ -1,3 +1,4 @@
+import django.utils.timezone
 from django.db import migrations, models
 
 
@@ -12,5 +13,10 @@ class Migration(migrations.Migration):
             model_name="sighting",
             name="flagged",
             field=models.BooleanField(default=False),
+        ),
+        migrations.AddField(
+            model_name="sighting",
+            name="edited_at",
+            field=models.DateTimeField(default=django.utils.timezone.now),
         ),
     ]

@@ -1,3 +1,4 @@
+import django.db.models.functions.datetime
 from django.db import migrations, models
 
 
@@ -12,5 +13,10 @@ class Migration(migrations.Migration):
             model_name="sighting",
             name="flagged",
             field=models.BooleanField(db_default=False),
+        ),
+        migrations.AddField(
+            model_name="sighting",
+            name="edited_at",
+            field=models.DateTimeField(db_default=django.db.models.functions.datetime.Now()),
         ),
     ]
