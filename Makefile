@@ -10,12 +10,16 @@ PIP_SOURCE := $(if $(wildcard wheelhouse/*.whl),--no-index --find-links wheelhou
 
 help:
 	@echo "make lab     create .venv, install pinned deps, start the lab, print the URLs"
+	@echo "             (a port taken? make lab PORT_BASE=9100)"
 	@echo "make test    run the kit's whole test suite"
 	@echo "make down    stop the lab         make status   what runs where"
 	@echo "make bench   measure start, deploy, throughput, memory, seeding"
 
+# A port taken? `make lab PORT_BASE=9100`: nginx on 9100, the slots, PostgreSQL and the dashboard on
+# the next ports, JupyterLab on 9988 (`lab doctor --port-base 9100` checks them first).
+PORT_BASE ?=
 lab: install
-	@$(BIN)/lab up --jupyter
+	@$(BIN)/lab up --jupyter$(if $(PORT_BASE), --port-base $(PORT_BASE),)
 
 install: $(VENV)/.installed
 
@@ -31,7 +35,7 @@ $(VENV)/.installed: requirements.txt pyproject.toml
 	@touch $@
 
 up: install
-	@$(BIN)/lab up
+	@$(BIN)/lab up$(if $(PORT_BASE), --port-base $(PORT_BASE),)
 down:
 	@test ! -x $(BIN)/lab || $(BIN)/lab down
 status: install
@@ -110,3 +114,4 @@ docker-standins: docker-wheels
 	@bash docker/standin/build.sh
 docker-check: install
 	@LAB_DOCKER_CHECK=1 $(BIN)/python -m pytest -p no:cacheprovider tests/test_docker.py -v $(PYTEST_ARGS)
+

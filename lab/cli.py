@@ -85,6 +85,8 @@ def build_parser() -> argparse.ArgumentParser:
     s = sub.add_parser("sql", help="run one SQL statement on the lab database (as superuser)")
     s.add_argument("query")
     s = sub.add_parser("doctor", help="check this machine is ready; says what to fix")
+    s.add_argument("--port-base", type=int, help="check the ports `lab up --port-base N` would use (default: "
+                   "this lab's, 8000 at first)")
     s.add_argument("--report", nargs="?", const="bigfoot-readiness.md", metavar="FILE",
                    help="also start a throwaway lab and write a short shareable report for the instructor "
                         "(default file: bigfoot-readiness.md)")
@@ -206,9 +208,12 @@ def run(args) -> int:
         from .doctor import report
         st = lab.status()
         ours = {st["proxy"]["port"]: st["proxy"]["running"], **{s["port"]: s["running"] for s in st["slots"]},
-                st["dashboard"]["port"]: st["dashboard"]["running"]}
+                st["dashboard"]["port"]: st["dashboard"]["running"], st["jupyter"]["port"]: st["jupyter"]["running"]}
         if st["database"]["port"]:
             ours[st["database"]["port"]] = st["database"]["running"]
+        from .config import load_config
+        if args.port_base is not None and args.port_base != load_config(args.home).port_base:
+            ours = {}   # other ports than this lab's: whatever listens there is not this lab
         if args.report:
             from .doctor import write_report
             return 0 if write_report(lab.cfg, Path(args.report), ours) else 1

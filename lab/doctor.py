@@ -42,15 +42,19 @@ def checks(cfg: LabConfig, running: dict[int, bool] | None = None) -> list[tuple
                         "install `useradd` (package passwd) or run the lab as a normal user"))
     else:
         out.append((True, "using the external PostgreSQL from DATABASE_URL", ""))
+    out += tools()
     ports = [(cfg.proxy_port, "nginx"), (cfg.dashboard_port, "the dashboard")] + [(s.port, f"slot {s.name}") for s in cfg.slots]
     if not cfg.database_url:
         ports.append((cfg.db_port, "PostgreSQL"))
+    ports.append((cfg.jupyter_port, "JupyterLab"))    # `make lab` starts it: a taken 8888 is the classic
+    other = cfg.port_base + 100
     for port, what in ports:
         ours = (running or {}).get(port, False)
         free = ours or not procs.port_in_use(port)
         out.append((free, f"port {port} for {what} " + ("(used by this lab)" if ours else "is free" if free else
                                                        f"is taken by {procs.who_listens(port)}"),
-                    f"stop that program, or use other ports: `lab up --port-base {cfg.port_base + 100}`"))
+                    f"stop that program, or use other ports: `lab doctor --port-base {other}` to check them, "
+                    f"then `make lab PORT_BASE={other}` (or `lab up --jupyter --port-base {other}`)"))
     target = cfg.home if cfg.home.exists() else KIT_ROOT
     free_gb = shutil.disk_usage(target).free / 2**30
     out.append((free_gb >= 1.0, f"{free_gb:.1f} GB free disk at {target}", "free at least 1 GB (the 1M-row chapters use ~0.5 GB)"))
@@ -58,6 +62,30 @@ def checks(cfg: LabConfig, running: dict[int, bool] | None = None) -> list[tuple
     if wheelhouse.is_dir():
         n = len(list(wheelhouse.glob("*.whl")))
         out.append((n > 0, f"offline wheelhouse: {n} wheels in {wheelhouse}", "rebuild it: `make wheelhouse`"))
+    return out
+
+
+# Programs the workshop runs from the shell: the kit is a git checkout (`lab reset NN` restores a
+# starter with git) and its verbs are make targets (`make lab`, `make down`, `make docs`).
+TOOLS = {"git": "`lab reset NN` restores an exercise's starter from git",
+         "make": "`make lab`, `make down` and `make docs` are the workshop's commands"}
+INSTALL_TOOLS = ("install it: macOS `xcode-select --install`; Debian/Ubuntu `sudo apt install git make`; "
+                 "Fedora `sudo dnf install git make`")
+
+
+def tools() -> list[tuple[bool, str, str]]:
+    out = []
+    for name, why in TOOLS.items():
+        path = shutil.which(name)
+        if not path:
+            out.append((False, f"{name} is not on PATH ({why})", INSTALL_TOOLS))
+            continue
+        try:
+            r = subprocess.run([path, "--version"], capture_output=True, text=True, timeout=10)
+            version = (r.stdout.strip().splitlines() or [name])[0]
+            out.append((r.returncode == 0, f"{version} ({path})", f"{path} does not run: reinstall {name}"))
+        except (OSError, subprocess.SubprocessError) as e:
+            out.append((False, f"{name} at {path} does not run: {e}", INSTALL_TOOLS))
     return out
 
 

@@ -32,8 +32,8 @@ def site(tmp_path_factory):
 
 def test_site_builds_strict_with_every_page(site):
     assert (site / "index.html").exists()
-    for page in ["setup", "cheatsheet", "platforms", "instructor", "reference/cli", "reference/architecture", "docker",
-                 "exercises"]:
+    for page in ["setup", "cheatsheet", "glossary", "platforms", "instructor", "reference/cli", "reference/architecture",
+                 "docker", "exercises"]:
         assert (site / page / "index.html").exists(), page
     for nb in docs_gen.chapter_sources():
         assert (site / "chapters" / nb.stem / "index.html").exists(), f"chapter {nb.stem} not rendered"
@@ -58,6 +58,36 @@ def test_every_internal_link_and_image_resolves(site):
             if not path.exists():
                 broken.append(f"{page.relative_to(site)} → {target}")
     assert not broken, "broken links:\n" + "\n".join(sorted(set(broken))[:40])
+
+
+def test_every_glossary_term_is_linked_from_a_chapter_or_page(site):
+    """The glossary's terms (its ### headings) are each linked from at least one chapter or other
+    page, where a learner meets the word; and every link into the glossary names a term it has."""
+    glossary = site / "glossary" / "index.html"
+    terms = dict(re.findall(r'<h3 id="([^"]+)">(.*?)<a class="headerlink"', glossary.read_text()))
+    headings = [l for l in (KIT / "docs" / "glossary.md").read_text().splitlines() if l.startswith("### ")]
+    assert len(terms) == len(headings) >= 20, f"{len(headings)} headings in glossary.md, ids found: {sorted(terms)}"
+    linked, unknown = {}, []
+    for page in site.rglob("*.html"):
+        if page == glossary:
+            continue
+        for target in HREF.findall(page.read_text(errors="replace")):
+            u = urlsplit(html.unescape(target))
+            if u.scheme or not u.fragment or not u.path:
+                continue
+            if (page.parent / unquote(u.path)).resolve() not in (glossary, glossary.parent):
+                continue
+            if u.fragment in terms:
+                linked.setdefault(u.fragment, []).append(str(page.relative_to(site)))
+            else:
+                unknown.append(f"{page.relative_to(site)} → #{u.fragment}")
+    assert not unknown, "links to terms the glossary doesn't define:\n" + "\n".join(unknown)
+    missing = [f"{html.unescape(re.sub(r'<[^>]+>', '', terms[t])).strip()} (#{t})" for t in terms if t not in linked]
+    assert not missing, "glossary terms no chapter or page links to:\n" + "\n".join(missing)
+    chapters = {t for t, pages in linked.items() if any(p.startswith("chapters/") for p in pages)}
+    for t in ("access-exclusive", "row-exclusive", "catalogue-change-no-rewrite", "failover", "kraken",
+              "migrate_with_timeouts"):
+        assert t in chapters, f"no chapter links #{t} where the learner meets it"
 
 
 def test_exercise_pages_are_generated_from_the_catalogue(site):

@@ -165,6 +165,52 @@ def test_doctor_says_ready_and_names_a_taken_port(tmp_path):
     assert line.strip().startswith("✗") and "--port-base" in line
 
 
+def test_doctor_checks_jupyterlabs_port_for_the_port_base_it_is_given(tmp_path):
+    """`lab doctor --port-base N` checks the ports `make lab PORT_BASE=N` would use, JupyterLab's
+    (N+888) among them: a taken JupyterLab port is named, with the command that avoids it."""
+    from lab.exercises import free_port_base
+    base = free_port_base()
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", base + 888))
+        s.listen()
+        r = run_cli("doctor", "--port-base", str(base), home=tmp_path / "lab")
+    assert r.returncode == 1 and "Traceback" not in r.stdout + r.stderr, r.stdout + r.stderr
+    assert f"✓ port {base} for nginx is free" in r.stdout, r.stdout
+    line = next(l for l in r.stdout.splitlines() if f"port {base + 888} for JupyterLab" in l)
+    assert line.strip().startswith("✗") and "is taken" in line, line
+    assert f"make lab PORT_BASE={base + 100}" in line and f"lab doctor --port-base {base + 100}" in line, line
+    assert "1 problem(s)" in r.stdout
+    assert not (tmp_path / "lab" / "settings.json").exists(), "doctor must not change the lab's ports"
+
+
+def test_doctor_says_when_git_or_make_is_missing(tmp_path):
+    """git and make on PATH: with an empty PATH both are reported, each with how to install it;
+    with the machine's PATH both are found and their versions shown."""
+    empty = tmp_path / "bin"
+    empty.mkdir()
+    from lab.exercises import free_port_base
+    r = run_cli("doctor", "--port-base", str(free_port_base()), env={"PATH": str(empty)}, home=tmp_path / "lab")
+    assert r.returncode == 1 and "Traceback" not in r.stdout + r.stderr, r.stdout + r.stderr
+    for tool in ("git", "make"):
+        line = next(l for l in r.stdout.splitlines() if f"{tool} is not on PATH" in l)
+        assert line.strip().startswith("✗") and "apt install git make" in line, line
+    r = run_cli("doctor", "--port-base", str(free_port_base()), home=tmp_path / "lab")
+    for tool in ("git", "make"):
+        assert any(l.strip().startswith("✓") and l.endswith(f"/{tool})") for l in r.stdout.splitlines()), r.stdout
+
+
+def test_make_lab_passes_port_base_on_to_lab_up():
+    """`make lab PORT_BASE=9100` (what the README says to run when a port is taken) runs
+    `lab up --jupyter --port-base 9100`; without PORT_BASE, the lab's own ports."""
+    def recipe(*args):
+        r = subprocess.run(["make", "-n", "-s", "-C", str(KIT), *args], capture_output=True, text=True, timeout=60)
+        assert r.returncode == 0, r.stderr
+        return next(l for l in r.stdout.splitlines() if "/lab up" in l)
+    assert recipe("lab", "PORT_BASE=9100").endswith("lab up --jupyter --port-base 9100")
+    assert recipe("up", "PORT_BASE=9100").endswith("lab up --port-base 9100")
+    assert "--port-base" not in recipe("lab")
+
+
 def test_doctor_report_starts_a_real_lab_and_writes_a_shareable_verdict(tmp_path):
     """`lab doctor --report`: what a learner sends the instructor before the day. It starts a
     throwaway lab for real, and says NOT READY (exit 1) with the line to fix when a port is taken."""
