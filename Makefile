@@ -115,3 +115,37 @@ docker-standins: docker-wheels
 docker-check: install
 	@LAB_DOCKER_CHECK=1 $(BIN)/python -m pytest -p no:cacheprovider tests/test_docker.py -v $(PYTEST_ARGS)
 
+# ---- A room with nothing to install: JupyterHub, one container per learner (docs/hosting.md) -----
+# hub: the hub's venv (hub/requirements.txt) and proxy (hub/package.json, Node.js) under .lab/hub/,
+# the learners' image (the workbench + JupyterHub's single-user server: hub/Dockerfile), then
+# JupyterHub with DockerSpawner (hub/jupyterhub_config.py); prints the URL and the workshop code.
+# hub-down: stops the hub and every learner's server and says what it keeps (HUB_PURGE=1: nothing).
+# hub-check: the real hub end to end (tests/test_hub.py): two learners sign in and get their own
+# containers, `lab check 02` in one, neither reaches the other, a restart keeps the work.
+# Without Docker Hub, as for docker-check: make docker-standins, PYTHON_IMAGE=bigfoot-standin/python:3.13-trixie.
+HUB_WORK := .lab/hub
+HUB_PY := $(HUB_WORK)/venv/bin/python
+.PHONY: hub hub-down hub-status hub-image hub-check hub-install
+hub-install: $(HUB_WORK)/venv/.installed $(HUB_WORK)/node_modules/.installed
+$(HUB_WORK)/venv/.installed: hub/requirements.txt
+	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 10) else "make hub: Python 3.10+ is needed for JupyterHub 6")'
+	@test -x $(HUB_PY) || $(PYTHON) -m venv $(HUB_WORK)/venv
+	@echo "→ installing JupyterHub, DockerSpawner and the idle culler into $(HUB_WORK)/venv"
+	@$(HUB_WORK)/venv/bin/pip install --quiet --disable-pip-version-check -r hub/requirements.txt
+	@touch $@
+$(HUB_WORK)/node_modules/.installed: hub/package.json hub/package-lock.json
+	@command -v npm >/dev/null || { echo "make hub: Node.js (npm) is needed: JupyterHub's proxy is configurable-http-proxy" >&2; exit 1; }
+	@echo "→ installing configurable-http-proxy into $(HUB_WORK)/node_modules"
+	@mkdir -p $(HUB_WORK) && cp hub/package.json hub/package-lock.json $(HUB_WORK)/
+	@cd $(HUB_WORK) && npm ci --no-audit --no-fund --silent
+	@touch $@
+hub-image: hub-install
+	@$(HUB_PY) hub/hub.py image
+hub: hub-image
+	@$(HUB_PY) hub/hub.py up
+hub-down:
+	@$(if $(wildcard $(HUB_PY)),$(HUB_PY),$(PYTHON)) hub/hub.py down $(if $(filter 1,$(HUB_PURGE)),--purge,)
+hub-status:
+	@$(if $(wildcard $(HUB_PY)),$(HUB_PY),$(PYTHON)) hub/hub.py status
+hub-check: install hub-image
+	@LAB_HUB_CHECK=1 $(BIN)/python -m pytest -p no:cacheprovider tests/test_hub.py -v $(PYTEST_ARGS)

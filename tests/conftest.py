@@ -13,6 +13,9 @@ RESULTS = Path(__file__).resolve().parent.parent / ".lab" / "test-timings.json"
 # `.ci/run` calls that after `make test`; `make test` doesn't collect it (a skip there would fail
 # in CI, where skips count as failures).
 collect_ignore = [] if os.environ.get("LAB_DOCKER_CHECK") == "1" else ["test_docker.py"]
+# The hub check likewise (`make hub-check`, LAB_HUB_CHECK=1: a real JupyterHub and its containers).
+if os.environ.get("LAB_HUB_CHECK") != "1":
+    collect_ignore.append("test_hub.py")
 
 
 @pytest.fixture
