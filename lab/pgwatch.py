@@ -423,8 +423,8 @@ class HotTableWatch:
             f"drop schema if exists {HOT_SCHEMA} cascade",
             f"create schema {HOT_SCHEMA}",
             f"create table {HOT_SCHEMA}.ddl (xid xid8, tag text, query text, exclusive text[], blocking text[], "
-            f"lock_timeout text, proven text[])",
-            f"create table {HOT_SCHEMA}.writes (xid xid8, tbl text, op text, n bigint)",
+            f"lock_timeout text, proven text[], lock_timeout_source text, seq_read jsonb)",
+            f"create table {HOT_SCHEMA}.writes (xid xid8, tbl text, op text, n bigint, seq_read bigint)",
             f"create table {HOT_SCHEMA}.files as select relname::text as tbl, relfilenode, reltuples "
             f"from pg_class where relname = any({hot}) and relkind = 'r'",
             f"create function {HOT_SCHEMA}.on_ddl() returns event_trigger language plpgsql security definer "
@@ -440,11 +440,16 @@ class HotTableWatch:
             # the validated CHECK constraints then: a SET NOT NULL that one of them proves skips its scan
             f"array(select c.relname::text || ': ' || pg_get_constraintdef(k.oid) from pg_constraint k "
             f"join pg_class c on c.oid = k.conrelid where c.relname = any({hot}) and k.contype = 'c' "
-            f"and k.convalidated); end $$",
+            f"and k.convalidated), "
+            f"(select source from pg_settings where name = 'lock_timeout'), "
+            # rows this transaction has read by sequential scans so far, per hot table
+            f"(select jsonb_object_agg(relname, seq_tup_read) from pg_stat_xact_user_tables "
+            f"where relname = any({hot})); end $$",
             f"create event trigger {HOT_SCHEMA}_ddl on ddl_command_end execute function {HOT_SCHEMA}.on_ddl()",
             f"create function {HOT_SCHEMA}.on_write() returns trigger language plpgsql security definer "
             f"set search_path = pg_catalog as $$ begin "
-            f"insert into {HOT_SCHEMA}.writes select pg_current_xact_id(), tg_table_name, tg_op, count(*) from touched; "
+            f"insert into {HOT_SCHEMA}.writes select pg_current_xact_id(), tg_table_name, tg_op, count(*), "
+            f"pg_stat_get_xact_tuples_returned(tg_relid) from touched; "
             f"return null; end $$",
         ]
         for t in self.tables:
@@ -476,6 +481,18 @@ class HotTableWatch:
                 if n > max(500, 0.01 * max(tuples, 0)):
                     out.append(("long lock", tbl, f"{int(n):,} rows changed in the transaction that holds ACCESS "
                                                   f"EXCLUSIVE on it (the transaction that ran `{(query or '').strip()[:160]}`)"))
+            # Rows READ under the lock, by an UPDATE or DELETE that changed few or none (a clean-up
+            # that scans the table after an ALTER in the same transaction): the sequential-scan
+            # reads counted since the transaction's first ALTER that took ACCESS EXCLUSIVE.
+            for tbl, n, tuples, query in self.lab.sql(
+                    f"select w.tbl, max(w.seq_read) - min((d.seq_read ->> w.tbl)::bigint), max(f.reltuples), "
+                    f"min(d.query) from {HOT_SCHEMA}.writes w "
+                    f"join {HOT_SCHEMA}.ddl d on d.xid = w.xid and w.tbl = any(d.exclusive) "
+                    f"join {HOT_SCHEMA}.files f on f.tbl = w.tbl group by w.xid, w.tbl order by 2 desc"):
+                if n is not None and n > max(500, 0.01 * max(tuples, 0)) and not any(f[1] == tbl for f in out):
+                    out.append(("long scan", tbl, f"{int(n):,} rows of {tbl} read by an UPDATE or DELETE in the "
+                                                  f"transaction that holds ACCESS EXCLUSIVE on it (the transaction that "
+                                                  f"ran `{(query or '').strip()[:160]}`)"))
             # An index built while the transaction holds ACCESS EXCLUSIVE (db_index=True on a field
             # added in the same migration): the whole table is read with every request waiting.
             for tbl, query in self.lab.sql(
@@ -505,8 +522,12 @@ class HotTableWatch:
             for tbl, setting, query in self.lab.sql(
                     f"select distinct on (b.tbl) b.tbl, d.lock_timeout, d.query from {HOT_SCHEMA}.ddl d, "
                     f"unnest(d.blocking) as b(tbl) where d.lock_timeout::interval > make_interval(secs => %s) "
-                    f"order by b.tbl, d.lock_timeout::interval desc", (LOCK_TIMEOUT_CEILING,)):
-                out.append(("guardrail too loose", tbl, f"`{query.strip()[:160]}` ran with lock_timeout = {setting}"))
+                    # 0 is no limit at all: PostgreSQL's default, or set on purpose (that is what's judged)
+                    f"or (d.lock_timeout::interval = interval '0' and d.lock_timeout_source <> 'default') "
+                    f"order by b.tbl, d.lock_timeout::interval = interval '0' desc, d.lock_timeout::interval desc",
+                    (LOCK_TIMEOUT_CEILING,)):
+                out.append(("guardrail too loose", tbl, f"`{query.strip()[:160]}` ran with lock_timeout = {setting}"
+                                                        + (" (no limit: it waits for ever)" if setting == "0" else "")))
             self._findings = out
         return self._findings
 
