@@ -61,6 +61,8 @@ class Kind(StrEnum):
     INDEX_MISSING = "index missing"
     INVALID_INDEX = "invalid index"
     WRONG_INDEX = "wrong index"
+    CONSTRAINT_MISSING = "constraint missing"
+    CONSTRAINT_NOT_VALIDATED = "constraint not validated"   # added NOT VALID and never validated
     # locks
     LONG_LOCK = "long lock"
     TABLE_REWRITE = "table rewrite"       # a table the traffic uses got a new file (every row copied under ACCESS EXCLUSIVE)

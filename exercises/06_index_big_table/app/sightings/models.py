@@ -21,6 +21,10 @@ class Sighting(models.Model):
             # Full-text search over the descriptions (the search box coming in v3).
             GinIndex(SearchVector("description", config="english"), name="sighting_search_idx"),
         ]
+        constraints = [
+            # The credibility score is a percentage: the database refuses anything else, from any code.
+            models.CheckConstraint(condition=models.Q(score__gte=0, score__lte=100), name="sighting_score_0_100"),
+        ]
 
     def __str__(self):
         return self.title

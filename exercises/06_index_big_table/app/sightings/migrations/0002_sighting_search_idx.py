@@ -1,6 +1,6 @@
 import django.contrib.postgres.indexes
 import django.contrib.postgres.search
-from django.db import migrations
+from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
@@ -15,6 +15,12 @@ class Migration(migrations.Migration):
             index=django.contrib.postgres.indexes.GinIndex(
                 django.contrib.postgres.search.SearchVector("description", config="english"),
                 name="sighting_search_idx",
+            ),
+        ),
+        migrations.AddConstraint(
+            model_name="sighting",
+            constraint=models.CheckConstraint(
+                condition=models.Q(("score__gte", 0), ("score__lte", 100)), name="sighting_score_0_100"
             ),
         ),
     ]
