@@ -1,10 +1,12 @@
 """Check for exercise 02: adding `flagged` and `edited_at` must not break the release that is still serving.
 
 Invariants, not symptoms: every row (the seeded ones, and every sighting either release posted
-during the deploy) ends NOT NULL and unflagged, and every sighting posted during the deploy was
-last edited when it was posted (not at one moment fixed for all rows); both columns' database
-defaults are there because the release's own model and migrations say so (a default added by
-hand, with the migration `--fake`d, is gone on the next database built from the files).
+during the deploy) ends NOT NULL and unflagged; every sighting posted once `edited_at` existed was
+last edited when it was posted (not at one moment fixed for all rows), and none before it was
+posted or in the future; the old release works after each of the release's migrations (they run
+one at a time, with a visitor between them); both columns' database defaults are there because
+the release's own model and migrations say so (a default added by hand, with the migration
+`--fake`d, is gone on the next database built from the files).
 """
 import http.client
 import re
