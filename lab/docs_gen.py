@@ -719,6 +719,9 @@ def on_page_markdown(markdown, page, config, files, **kw):
 
 
 NB_LINK_RE = re.compile(r'href="(\d\d_[a-z0-9_]+)\.ipynb"')
+# Chapters link the glossary as a file (`../docs/glossary.md#term`: it opens from JupyterLab and on a
+# code host); on the site that is the glossary page's URL.
+GLOSSARY_LINK_RE = re.compile(r'href="\.\./docs/glossary\.md(#[^"]*)?"')
 
 
 def on_page_content(html, page, config, files, **kw):
@@ -729,6 +732,9 @@ def on_page_content(html, page, config, files, **kw):
         f = files.get_file_from_path(f"chapters/{name}.ipynb")
         return f.url_relative_to(page.file) if f else None
     html = NB_LINK_RE.sub(lambda m: f'href="{chapter_url(m.group(1)) or "#"}"', html)
+    glossary = files.get_file_from_path("glossary.md")
+    if glossary:
+        html = GLOSSARY_LINK_RE.sub(lambda m: f'href="{glossary.url_relative_to(page.file)}{m.group(1) or ""}"', html)
     stem = Path(src).stem
     boxes = []
     ex = next((e for e in catalogue() if e.name == stem), None)
