@@ -22,11 +22,13 @@ def work(tmp_path):
 
 def test_syntax_error_in_learners_models_names_file_and_line(work):
     models = work / "app" / "sightings" / "models.py"
-    models.write_text(models.read_text().replace("class Sighting(models.Model):", "class Sighting(models.Model)"))
+    source = models.read_text()
+    line = source.splitlines().index("class Sighting(models.Model):") + 1
+    models.write_text(source.replace("class Sighting(models.Model):", "class Sighting(models.Model)"))
     with pytest.raises(CheckFailed) as e:
         Scenario(work).__enter__()
     assert e.value.reason == "syntax error"
-    assert "app/sightings/models.py, line 5" in e.value.message, e.value.message
+    assert f"app/sightings/models.py, line {line}" in e.value.message, e.value.message
     assert "Traceback" not in str(e.value)
 
 
@@ -82,7 +84,9 @@ def test_cli_check_reports_in_words_and_exit_code(tmp_path):
     r = subprocess.run([sys.executable, "-m", "lab", "--home", str(tmp_path / "home"), "check", "02"],
                        cwd=KIT, capture_output=True, text=True, timeout=180)
     assert r.returncode == 1
-    assert "500 IntegrityError" in r.stdout and "POST /sightings/new/" in r.stdout
+    # Either the random traffic or the check's visitor meets it first (which one depends on the
+    # machine's load): both name the request, the error and the column in words.
+    assert all(w in r.stdout for w in ("POST /sightings/new/", "500", "IntegrityError", '"flagged"')), r.stdout
     assert "Traceback" not in r.stdout + r.stderr
     r = subprocess.run([sys.executable, "-m", "lab", "--home", str(tmp_path / "home"), "exercises"],
                        cwd=KIT, capture_output=True, text=True, timeout=60)
