@@ -398,7 +398,9 @@ CHEATSHEET = [
        "add it nullable, backfill in batches, then constrain"),
     Op("RemoveField", 'ALTER TABLE sightings_sighting DROP COLUMN "score" CASCADE',
        "ACCESS EXCLUSIVE", False, "no",
-       "old code SELECTs and INSERTs the column → `column does not exist`",
+       "old code SELECTs and INSERTs the column → `column does not exist`; a `ForeignKey` removed from the "
+       "state only keeps its constraint in the database: Django stops cascading, and deleting the parent "
+       "fails at commit",
        "release 1 stops using it (`SeparateDatabaseAndState`: state only; give it a db default or make it "
        "nullable), release 2 drops it · chapter 03"),
     Op("RenameField", 'ALTER TABLE sightings_sighting RENAME COLUMN "location" TO "place"',

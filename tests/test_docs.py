@@ -374,6 +374,7 @@ WRONG_CLAIMS = [
     "helps only until the next migration",                          # --keepdb still migrates what is new
     "or has it with other fields, the read itself fails",           # pickle restores __dict__: no error
     "`VERSION` from the release",                                   # VERSION is an integer (incr_version)
+    "the default key adds scheme and host",                         # $scheme$proxy_host$request_uri
 ]
 
 
