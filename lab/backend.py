@@ -125,7 +125,12 @@ class LocalBackend(Backend):
             raise LabError("the lab is not up", "start it with `lab up`")
 
     def publish_static(self, release: str) -> None:
-        with self.step(f"publish {release}'s static files to the shared folder"):
+        # Published in every static mode (switching to `shared` later must find them), but only
+        # `shared` serves from the folder: say so, or a learner in proxy mode thinks it is the fix.
+        mode = self.cfg.static_mode
+        served_by = {"shared": "", "bucket": " (kept ready: in static mode bucket nginx serves the bucket)"}
+        with self.step(f"publish {release}'s static files to the shared folder"
+                       + served_by.get(mode, f" (kept ready: in static mode {mode} nginx asks the slots)")):
             self.lab._publish_static(self.lab.releases.get(release))
 
     def migrate(self, release: str) -> None:

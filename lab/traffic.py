@@ -338,6 +338,15 @@ class TrafficRun:
             return TrafficResult(list(self.records), self.elapsed or time.monotonic() - self.t0, list(self.marks))
 
 
+def answered_by(r: "Record") -> tuple[str, str]:
+    """(slot, release) of a request in words: nginx answers some requests itself (a static file from
+    the shared folder or the bucket, a 502 when no slot answers), and some get no answer at all."""
+    if r.slot or r.release:
+        return r.slot or "nginx itself", r.release or "unknown release"
+    who = "no answer" if r.status is None else "nginx itself"
+    return who, who
+
+
 @dataclass
 class TrafficResult:
     records: list[Record]
@@ -361,10 +370,11 @@ class TrafficResult:
         pct = lambda p: lat[min(len(lat) - 1, int(p / 100 * len(lat)))]
         by_slot, by_release = defaultdict(lambda: [0, 0]), defaultdict(lambda: [0, 0])
         for r in self.records:
-            by_slot[r.slot or "-"][0] += 1
-            by_slot[r.slot or "-"][1] += bool(r.error)
-            by_release[r.release or "-"][0] += 1
-            by_release[r.release or "-"][1] += bool(r.error)
+            slot, release = answered_by(r)
+            by_slot[slot][0] += 1
+            by_slot[slot][1] += bool(r.error)
+            by_release[release][0] += 1
+            by_release[release][1] += bool(r.error)
         examples = {}
         for r in self.errors:
             examples.setdefault(r.error, describe(r))
@@ -406,7 +416,7 @@ class TrafficResult:
         import matplotlib.pyplot as plt
 
         path = Path(path)
-        slots = sorted({r.slot or "-" for r in self.records}) or ["-"]
+        slots = sorted({answered_by(r)[0] for r in self.records}) or ["no answer"]
         colours = {"ok": "#2e6b3a", "4xx": "#e69f00", "5xx": "#d62728", "no answer": "#000000"}
 
         def outcome(r):
@@ -422,7 +432,7 @@ class TrafficResult:
             rs = [r for r in self.records if outcome(r) == name]
             if not rs:
                 continue
-            ys = [slots.index(r.slot or "-") + rng.uniform(-0.3, 0.3) for r in rs]
+            ys = [slots.index(answered_by(r)[0]) + rng.uniform(-0.3, 0.3) for r in rs]
             ax.scatter([r.t for r in rs], ys, s=6 if name == "ok" else 14, c=colour,
                        label=f"{name} ({len(rs)})", alpha=0.6 if name == "ok" else 0.9, linewidths=0)
             ax2.scatter([r.t for r in rs], [max(r.latency_ms, 0.1) for r in rs], s=5, c=colour, alpha=0.6, linewidths=0)
@@ -432,10 +442,19 @@ class TrafficResult:
         ax2.set_yscale("log")
         ax2.set_ylabel("latency (ms)")
         ax2.set_xlabel("seconds since traffic started")
-        for t, label in self.marks:
+        # Each dashed line carries its label inside the top of the plot (x in data, y in axes
+        # fractions: a label placed above the data range would be clipped away). Labels of marks
+        # closer than the label's width alternate sides so that they don't print on each other.
+        end = max([self.duration, *(t for t, _ in self.marks)]) or 1.0
+        left_of_previous = False
+        for i, (t, label) in enumerate(self.marks):
             for a in (ax, ax2):
                 a.axvline(t, color="#555", linestyle="--", linewidth=0.8)
-            ax.annotate(label, (t, len(slots) - 0.5), fontsize=7, rotation=90, va="top", ha="right")
+            close = i > 0 and t - self.marks[i - 1][0] < 0.02 * end
+            left_of_previous = close and not left_of_previous
+            ax.annotate(label, (t, 0.98), xycoords=ax.get_xaxis_transform(), fontsize=7, rotation=90,
+                        va="top", ha="right" if not left_of_previous else "left", color="#333",
+                        xytext=(-2 if not left_of_previous else 2, 0), textcoords="offset points")
         s = self.summary()
         ax.set_title(f"{title}: {s['requests']} requests, {s['errors']} failed")
         fig.tight_layout()

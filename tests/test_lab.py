@@ -243,3 +243,45 @@ def test_lab_manage_shows_a_failing_commands_own_output(lab, tmp_path):
                         "makemigrations", "--check", "--dry-run"], cwd=KIT, capture_output=True, text=True, timeout=60)
     assert r.returncode == 1, r.stdout + r.stderr
     assert "flagged" in r.stdout and "Alter field" in r.stdout, r.stdout + r.stderr
+
+
+def test_traffic_reports_and_plots_say_who_answered_in_words(tmp_path):
+    """A request nginx answered itself (shared static, a 502) or that got no answer is named so, not
+    '-'; every dashed event line's label is drawn inside the figure, close marks included."""
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    from lab.traffic import Record, TrafficResult
+    rec = lambda t, slot, release, status, error=None: Record(
+        t=t, user=0, journey="browse", method="GET", path="/", status=status, latency_ms=5.0, slot=slot,
+        release=release, error=error, detail=None, page_release=None)
+    result = TrafficResult([rec(0.1, "blue", "v1", 200), rec(0.2, None, None, 200),
+                            rec(0.3, None, None, None, "no answer"), rec(2.0, "green", "v2", 200)], 3.0,
+                           [(0.5, "deploy v2 to green"), (0.52, "green on v2"), (2.5, "deploy v2 to blue")])
+    s = result.summary()
+    assert set(s["by_slot"]) == {"blue", "green", "nginx itself", "no answer"}, s["by_slot"]
+    assert set(s["by_release"]) == {"v1", "v2", "nginx itself", "no answer"}, s["by_release"]
+    assert " - " not in result.report() and "- 1" not in result.report()
+
+    drawn = []
+    real_savefig = plt.Figure.savefig
+
+    def keep(fig, *a, **kw):
+        real_savefig(fig, *a, **kw)
+        renderer = fig.canvas.get_renderer()
+        for ax in fig.axes:
+            box = ax.bbox
+            for text in ax.texts:
+                # a label matplotlib clipped away (its anchor outside the axes) measures 1 × 1 px
+                e = text.get_window_extent(renderer)
+                drawn.append((text.get_text(), e.height > 10 and box.x0 <= e.x0 and e.x1 <= box.x1
+                              and box.y0 <= e.y0 and e.y1 <= box.y1, e))
+    plt.Figure.savefig = keep
+    try:
+        result.plot(tmp_path / "plot.png")
+    finally:
+        plt.Figure.savefig = real_savefig
+    assert sorted(t for t, _, _ in drawn) == sorted(label for _, label in result.marks), drawn
+    assert all(inside for _, inside, _ in drawn), drawn
+    first, second = drawn[0][2], drawn[1][2]
+    assert not first.overlaps(second), "two marks 20 ms apart print on top of each other"
