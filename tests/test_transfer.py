@@ -372,3 +372,52 @@ def test_the_answer_is_more_than_a_renamed_demo(ex, tmp_path):
     else:
         assert edits, f"{ex.id}'s answer changes no code or plan of its starter"
         assert not copyable, f"every edit of {ex.id}'s answer is a demo's edit renamed: {sources}"
+
+
+def _api_words(ex, answer: Path) -> set[str]:
+    """The names an answer adds that a learner could paste: Django's and libraries' APIs (CamelCase),
+    keyword arguments and settings (snake_case, UPPER_CASE), distinctive SQL (CONCURRENTLY) — and
+    that the learner doesn't already see in the starter or the exercise's README."""
+    seen = " ".join(f.read_text(errors="replace") for f in [*ex.folder.rglob("*"), ex.folder / "README.md"]
+                    if f.is_file() and f.suffix in (".py", ".toml", ".md", ".html", ".css"))
+    words = set()
+    for added in answer_edits(ex, answer).values():
+        for w in added:
+            w = w.split(" ", 1)[-1].rstrip("=")
+            distinctive_sql = w.isupper() and w not in SQL_WORDS - {"CONCURRENTLY", "VALIDATE"}
+            if (re.search(r"[a-z][A-Z]", w) or "_" in w.strip("_") or distinctive_sql) \
+                    and not w.startswith("__") and not re.search(rf"\b{re.escape(w)}\b", seen):
+                words.add(w)
+    return words
+
+
+def _check_messages(ex) -> list[str]:
+    """The text a failing check can show: every string in its CheckFailed(…) and expect(…) calls
+    (after the kind) and in its module's LOOK_* constants."""
+    tree = ast.parse((KIT / "lab" / "checks" / f"ex{ex.name}.py").read_text())
+    parts = []
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Call) and getattr(node.func, "id", getattr(node.func, "attr", None)) in (
+                "CheckFailed", "expect"):
+            parts += node.args[1:] + [k.value for k in node.keywords]
+        elif isinstance(node, ast.Assign) and any(isinstance(t, ast.Name) and t.id.startswith("LOOK")
+                                                  for t in node.targets):
+            parts.append(node.value)
+    return [c.value for p in parts for c in ast.walk(p) if isinstance(c, ast.Constant) and isinstance(c.value, str)]
+
+
+@pytest.mark.parametrize("ex", catalogue(), ids=[e.name for e in catalogue()])
+def test_nothing_shown_before_the_last_hint_names_the_answer(ex, tmp_path):
+    """A failing check's message, the catalogue's feedback for a failure kind and every hint but the
+    last say what went wrong and where to look: never an API, setting or SQL word that the answer
+    adds and the learner hasn't met in the exercise yet."""
+    words = _api_words(ex, materialize(ex, tmp_path / ex.name))
+    shown = ([("check message", m) for m in _check_messages(ex)]
+             + [(f"feedback '{k}'", m) for k, m in ex.feedback.items()]
+             + [(f"hint {i + 1}", h) for i, h in enumerate(ex.hints[:-1])])
+    def pattern(w):   # a plan's choice (static_mode=shared) as a learner would write it in plan.toml
+        key, _, value = w.partition("=")
+        return rf"\b{re.escape(key)}\s*=\s*\W?{re.escape(value)}\b" if value else rf"\b{re.escape(w)}\b"
+    named = [f"{where} names {w}: {text[:90]!r}" for where, text in shown for w in sorted(words)
+             if re.search(pattern(w), text)]
+    assert not named, "\n".join(named)

@@ -301,8 +301,10 @@ def check(work_dir: Path, log=None) -> Scenario:
                     f"while the plan ran, `{' '.join(query.split())[:140]}` held {MODES.get(held[0], held[0])} "
                     f"on {TABLE}: no comment can be saved until it is done, and on a busy table it first "
                     f"queues behind every open transaction (like the check's) with every write queued behind it",
-                    "an atomic migration can't fail half-way, but it can't build or drop an index without blocking "
-                    "writes either. Which form of CREATE INDEX and DROP INDEX lets writes go on? `lab hint 15`")
+                    # said to every learner, atomic migration or not: the lock comes from the statement
+                    "atomic or not, this statement blocks writes while it reads or changes the index: which form "
+                    "of CREATE INDEX and DROP INDEX lets writes go on, and what does that form need from the "
+                    "migration that runs it? `lab hint 15`")
 
         # 2. What the release ships: its migration files run on every other database too.
         infos = {rel: f.result() for rel, f in shipped.items()}
@@ -321,7 +323,8 @@ def check(work_dir: Path, log=None) -> Scenario:
                         f"release {rel}'s migration {name} runs `{bad[0][:120]}` (`manage.py sqlmigrate sightings "
                         f"{name}`): without CONCURRENTLY it blocks every write to {TABLE} wherever it runs, even if "
                         f"this plan didn't run it (--fake?)",
-                        "build and drop the index CONCURRENTLY, in a migration with atomic = False")
+                        "the same question as under traffic: which form of the statement lets writes go on? "
+                        "`lab hint 15`")
         s.expect_no_failed_requests()
 
         # 3. The index: present, valid, the model's and the task's.
