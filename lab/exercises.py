@@ -460,11 +460,13 @@ class Scenario:
         self.expect(not disk - applied, Kind.HISTORY_MISMATCH,
                     f"release {schema_release}'s migration {', '.join(sorted(disk - applied))} is not recorded in "
                     f"django_migrations: it never ran",
-                    "every migration of the release that ends in production must have run")
+                    f"the database ends on release {schema_release}'s schema (the migrations the plan ran last): "
+                    f"each of its migrations must have run, and be recorded as run")
         self.expect(not applied - disk, Kind.HISTORY_MISMATCH,
                     f"django_migrations records {', '.join(sorted(applied - disk))}, which release {schema_release} "
                     f"has no file for",
-                    "the history must be the release's own migrations: did a migration get renamed, or a record faked?")
+                    f"the history must be release {schema_release}'s own migrations, as the schema is: did a "
+                    f"migration get renamed, or a record written without its change?")
         self._expect_tables_match(schema_release, st["models"])
         self._way_back_from = (schema_release, st)
 
