@@ -4,9 +4,15 @@ Fast tests feed the parser and the counting real nginx log lines. The browser te
 in a real headless Chromium on a private lab, clicks through the app like a learner, runs a naive
 deploy under traffic (the static-asset break) and reads the page: the 404s appear live, as many as
 the traffic itself saw, with the deploy's steps marked; after the fix, zero failures. It saves the
-screenshots the docs use (docs/img/dashboard-*.png)."""
+screenshots the docs use (docs/img/dashboard-*.png). The layout test (issue 22) feeds the
+dashboard's own server a busy deploy's log and measures the page at three projector sizes."""
 import json
+import random
+import socket
+import subprocess
+import sys
 import time
+import urllib.request
 from pathlib import Path
 
 import pytest
@@ -217,3 +223,249 @@ def _alive(pid):
         return psutil.Process(pid).status() != psutil.STATUS_ZOMBIE
     except psutil.NoSuchProcess:
         return False
+
+
+# ---------------------------------------------------------------- the layout on a projector (issue 22)
+# The room's screens: an old beamer, the common 720p projector, a full-HD TV.
+VIEWPORTS = [(1024, 768), (1280, 720), (1920, 1080)]
+# Counts over the last two minutes of a long, busy deploy: six digits in every tile (a lab under
+# `lab traffic` serves ~460 requests/s, so ok alone reaches 55,000 in two minutes, and more since
+# a Clear). Every kind at its widest, so each tile is tested at its worst.
+BUSY = {d.OK: 123_456, d.STATIC_404: 104_404, d.ERROR_500: 100_500, d.ERROR_502: 100_502,
+        d.TIMEOUT: 100_504, d.OTHER: 100_404}
+# What each kind looks like in nginx's log: (status, uri, upstream, slot, release, app error);
+# a 502 or 504 carries no X-App-* headers (the slot did not answer).
+LOOKS = {
+    d.OK: [(200, "/", "127.0.0.1:8001", "blue", "v1", ""), (302, "/sightings/new/", "127.0.0.1:8002", "green", "v2", ""),
+           (200, "/static/sightings/app.3f2a9c1b.css", "", "", "", ""), (200, "/sightings/", "127.0.0.1:8002", "green", "v1", "")],
+    d.STATIC_404: [(404, "/static/sightings/app.3f2a9c1b.css", "127.0.0.1:8001", "blue", "v1", ""),
+                   (404, "/static/sightings/app.77e0d2aa.css", "127.0.0.1:8002", "green", "v2", "")],
+    d.ERROR_500: [(500, "/sightings/new/", "127.0.0.1:8002", "green", "v2",
+                   'IntegrityError: null value in column "observer_name" of relation "sightings_sighting" '
+                   'violates not-null constraint DETAIL: Failing row contains (41873, Bigfoot près du lac 🦶')],
+    d.ERROR_502: [(502, "/sightings/?page=3&region=Pacific%20Northwest", "127.0.0.1:8002", "", "", "")],
+    d.TIMEOUT: [(504, "/sightings/export.csv?from=2019-01-01&to=2026-12-31", "127.0.0.1:8001", "", "", ""),
+                (499, "/sightings/12/", "127.0.0.1:8002", "", "", "")],
+    d.OTHER: [(404, "/favicon.ico", "127.0.0.1:8001", "blue", "v1", ""), (403, "/admin/", "127.0.0.1:8002", "green", "v2", "")],
+}
+# Deploy steps as a rolling deploy writes them (seconds from the first): five within three
+# seconds, two of them in the same instant, then three more within two seconds.
+STEPS = [(0.0, "migrate the database with release v2", "step"), (0.6, "publish static files of v2", "step"),
+         (1.2, "green drained (out of nginx)", "drained"), (1.2, "green switched to v2", "switched"),
+         (2.8, "green back in nginx (v2)", "live"), (25.0, "blue drained (out of nginx)", "drained"),
+         (25.4, "blue switched to v2", "switched"), (26.9, "blue back in nginx (v2)", "live")]
+NGINX_LINE = ('{{"t":{t:.3f},"status":{status},"method":"GET","uri":"{uri}","rt":{rt:.3f},"upstream":"{up}",'
+              '"upstream_status":"{status}","slot":"{slot}","release":"{release}","app_error":"{error}"}}\n')
+
+
+def _nginx_lines(counts, start, end):
+    """Access-log lines, in time order between start and end, giving exactly these counts."""
+    rnd = random.Random(22)
+    todo = [(kind, LOOKS[kind][i % len(LOOKS[kind])]) for kind, n in counts.items() for i in range(n)]
+    rnd.shuffle(todo)
+    step = (end - start) / len(todo)
+    for i, (kind, (status, uri, up, slot, release, error)) in enumerate(todo):
+        yield NGINX_LINE.format(t=start + i * step, status=status, uri=uri, rt=0.004 + rnd.random() * 0.2,
+                                up=up, slot=slot, release=release, error=error.replace('"', '\\"'))
+
+
+def _get(url, timeout=5.0):
+    """A page's body; of /events (an endless stream) its first message: "retry: …" and the hello."""
+    with urllib.request.urlopen(url, timeout=timeout) as r:
+        return r.readline() + r.readline() if url.endswith("/events") else r.read()
+
+
+def _answers(url):
+    try:
+        return _get(url) == b"ok\n"
+    except OSError:
+        return False
+
+
+@pytest.fixture(scope="module")
+def busy_dashboard(tmp_path_factory):
+    """The dashboard's own server, started as `lab up` starts it (python -I lab/dashboard.py), on a
+    state folder of its own, fed what a long, busy deploy leaves there: nginx's access-log lines
+    (six-digit counts of every kind), the deploy's steps in events.jsonl and the slots' state.
+    No lab and no mock: the real server reads real files and pushes to a real page.
+    When the feed starts the first step is 30 s old and the oldest request 15 s: the page shows
+    two minutes, so the tests have about 90 s to measure before anything leaves it."""
+    home = tmp_path_factory.mktemp("busy-dashboard")
+    access, events = home / "access.log", home / "events.jsonl"
+    (home / "state.json").write_text(json.dumps({"slots": {"blue": {"release": "v1", "live": True},
+                                                           "green": {"release": "v2", "live": True}}}))
+    (home / "settings.json").write_text(json.dumps({"static_mode": "proxy"}))
+    access.touch()   # empty when the server starts, so it reads every line appended after
+    t0 = time.time() - 30
+    events.write_text("".join(json.dumps({"t": round(t0 + dt, 3), "what": what, "kind": kind, "phase": "start"}) + "\n"
+                              for dt, what, kind in STEPS))
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    url = f"http://127.0.0.1:{port}/"
+    argv = [sys.executable, "-I", str(KIT / "lab" / "dashboard.py"), f"--port={port}", f"--access-log={access}",
+            f"--events={events}", f"--state={home / 'state.json'}", f"--settings={home / 'settings.json'}",
+            "--upstreams=127.0.0.1:8001=blue,127.0.0.1:8002=green", "--baseline=v1"]
+    log = home / "dashboard.log"
+    with open(log, "wb") as out:
+        proc = subprocess.Popen(argv, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                                start_new_session=True)
+    try:
+        deadline = time.monotonic() + 20
+        while not _answers(url + "healthz"):
+            if proc.poll() is not None or time.monotonic() > deadline:
+                pytest.fail(f"the dashboard server did not start: {log.read_text()[-800:]}", pytrace=False)
+            time.sleep(0.1)
+        now = time.time()
+        lines = _nginx_lines(BUSY, now - 15, now - 1)
+        # Appended as nginx does, after the server has read the first line: on its first read it
+        # skips all but the log's last 4 MiB (as after `lab up`), and this log grows to ~125 MiB.
+        with access.open("a") as f:
+            f.write(next(lines))
+        wait_until(lambda: b'"counts":{' in _get(url + "events"), 20, "the first access-log line")
+        # the rest in chunks (not all in memory at once)
+        chunk = []
+        with access.open("a") as f:
+            for text in lines:
+                chunk.append(text)
+                if len(chunk) == 20_000:
+                    f.write("".join(chunk))
+                    f.flush()
+                    chunk = []
+            f.write("".join(chunk))
+        yield url
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+        access.unlink(missing_ok=True)   # pytest keeps the last runs' folders
+
+
+# Measured in the page: boxes in CSS pixels (getBoundingClientRect); a text's box is its Range's,
+# the glyphs as laid out, whatever the element's own overflow setting clips.
+GEOMETRY = """() => {
+  const box = (r) => ({left: r.left, right: r.right, top: r.top, bottom: r.bottom});
+  const rect = (sel) => { const e = document.querySelector(sel); return e ? box(e.getBoundingClientRect()) : null; };
+  const text = (e) => { const r = document.createRange(); r.selectNodeContents(e); return box(r.getBoundingClientRect()); };
+  const inside = (e) => { const r = e.getBoundingClientRect();   // the padding box: inside the border
+    return {left: r.left + e.clientLeft, top: r.top + e.clientTop,
+            right: r.left + e.clientLeft + e.clientWidth, bottom: r.top + e.clientTop + e.clientHeight}; };
+  const tiles = [...document.querySelectorAll("#tiles > *")].filter((t) => t.offsetParent).map((t) => ({
+    name: t.dataset.kind || t.id, box: box(t.getBoundingClientRect()), inside: inside(t),
+    parts: [...t.children].filter((c) => c.offsetParent).map((c) => ({name: c.className || c.tagName, text: text(c)})),
+  }));
+  const W = document.documentElement.clientWidth;
+  const past = [...document.body.querySelectorAll("*")].filter((e) => e.getClientRects().length)
+    .filter((e) => e.getBoundingClientRect().right > W + 0.5).map((e) => e.id || e.className || e.tagName);
+  const scrolling = ["html", "body", "header", "#tiles", "main", "#charts", "aside", "#table"]
+    .map((s) => document.querySelector(s)).filter((e) => e && e.scrollWidth > e.clientWidth)
+    .map((e) => `${e.id || e.tagName}: ${e.scrollWidth} > ${e.clientWidth}`);
+  const charts = {};
+  for (const id of ["rps", "lat"]) {
+    const root = document.querySelector(`#${id} .uplot`), over = root.querySelector(".u-over");
+    const plot = box(over.getBoundingClientRect());   // the page's labels are relative to it
+    const labels = JSON.parse(root.dataset.markerLabels || "null");
+    charts[id] = {plot, markers: Number(root.dataset.markers), labels: labels && labels.map((l) => ({...l,
+      left: plot.left + l.left, right: plot.left + l.right, top: plot.top + l.top, bottom: plot.top + l.bottom}))};
+  }
+  const first = (sel) => { const e = document.querySelector(sel); return e ? box(e.getBoundingClientRect()) : null; };
+  return {W, H: window.innerHeight, tiles, past, scrolling, charts,
+          table: rect("#table"), aside: rect("aside"),
+          panels: {tiles: rect("#tiles"), "requests chart": rect("#rps"), "latency chart": rect("#lat"),
+                   "first step": first("#steps li"), "first error": first("#errors li"),
+                   "per slot table": rect("#table")},
+          steps: document.querySelectorAll("#steps li:not(.empty)").length};
+}"""
+
+
+def _overlap(a, b, slack=0.5):
+    return a["left"] < b["right"] - slack and b["left"] < a["right"] - slack \
+        and a["top"] < b["bottom"] - slack and b["top"] < a["bottom"] - slack
+
+
+def _within(inner, outer, slack=0.5):
+    return inner["left"] >= outer["left"] - slack and inner["right"] <= outer["right"] + slack \
+        and inner["top"] >= outer["top"] - slack and inner["bottom"] <= outer["bottom"] + slack
+
+
+@pytest.mark.parametrize("width, height", VIEWPORTS, ids=[f"{w}x{h}" for w, h in VIEWPORTS])
+def test_a_busy_deploy_fits_the_projector(busy_dashboard, width, height, tmp_path):
+    """Issue 22, measured in a real Chromium at each size: six-digit counts stay inside their tiles,
+    the tiles keep one row, nothing runs off the right edge, the tiles, both charts, the steps and
+    the latest errors are on the first screen, and step markers seconds apart stay readable."""
+    playwright = pytest.importorskip("playwright.sync_api")
+    if not Path(CHROMIUM).exists():
+        pytest.fail("Chromium is missing: `apt-get install chromium` (.ci/run installs it)", pytrace=False)
+    with playwright.sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+        try:
+            page = browser.new_context(viewport={"width": width, "height": height}).new_page()
+            page.goto(busy_dashboard, wait_until="load")
+            wait_until(lambda: all(tile(page, k) == n for k, n in BUSY.items()), 60,
+                       f"the six-digit counts {BUSY} (page: { {k: tile(page, k) for k in BUSY} })")
+            page.wait_for_function("document.querySelectorAll('.uplot[data-markers]').length == 2")
+            page.wait_for_timeout(600)   # a redraw or two after the last count
+            g = page.evaluate(GEOMETRY)
+            page.screenshot(path=str(tmp_path / f"dashboard-{width}x{height}.png"))
+        finally:
+            browser.close()
+    problems = layout_problems(g)
+    assert not problems, f"at {width}×{height} (screenshot in {tmp_path}):\n  " + "\n  ".join(problems)
+
+
+def layout_problems(g) -> list[str]:
+    """Everything wrong with the measured page, each said in the room's words."""
+    problems = []
+    # every tile's number and label inside its own border, the tiles side by side, on one row
+    for t in g["tiles"]:
+        for part in t["parts"]:
+            if not _within(part["text"], t["inside"]):
+                problems.append(f"{t['name']}'s {part['name']} overflows its tile: text "
+                                f"{_px(part['text'])}, tile {_px(t['inside'])}")
+    tiles = g["tiles"]
+    problems += [f"tiles {a['name']} and {b['name']} overlap"
+                 for i, a in enumerate(tiles) for b in tiles[i + 1:] if _overlap(a["box"], b["box"])]
+    rows = {round(t["box"]["top"]) for t in tiles}
+    if len(rows) > 1:
+        problems.append(f"the tiles wrap onto {len(rows)} rows: {[(t['name'], round(t['box']['top'])) for t in tiles]}")
+
+    # nothing clipped or scrolled sideways
+    if g["scrolling"]:
+        problems.append(f"scrolls sideways: {g['scrolling']}")
+    if g["past"]:
+        problems.append(f"runs past the right edge ({g['W']}px): {g['past'][:8]}")
+    if g["table"]["right"] > g["aside"]["right"] + 0.5:
+        problems.append(f"the table is wider than its panel: {_px(g['table'])} in {_px(g['aside'])}")
+
+    # what the room watches during a deploy, on the first screen
+    for name, box in g["panels"].items():
+        if not box:
+            problems.append(f"no {name}")
+        elif box["bottom"] > g["H"] + 0.5:
+            problems.append(f"the {name} ends at {box['bottom']:.0f}px, below the first screen ({g['H']}px)")
+
+    # the step markers: one numbered label for every step on the charts, none on top of another
+    if g["steps"] != len(STEPS):
+        problems.append(f"the steps list shows {g['steps']} of {len(STEPS)}")
+    for name, chart in g["charts"].items():
+        if chart["markers"] != len(STEPS):
+            problems.append(f"the {name} chart marks {chart['markers']} of {len(STEPS)} steps")
+        labels = chart["labels"]
+        if labels is None:
+            problems.append(f"the {name} chart reports no marker labels (data-marker-labels)")
+            continue
+        shown = sorted(n for label in labels for n in label["steps"])
+        if shown != list(range(1, len(STEPS) + 1)):
+            problems.append(f"the {name} chart labels steps {shown}, not 1 to {len(STEPS)}")
+        problems += [f"the {name} chart's label {label['text']} leaves the plot"
+                     for label in labels if not _within(label, chart["plot"])]
+        problems += [f"the {name} chart's labels {a['text']} and {b['text']} overlap"
+                     for i, a in enumerate(labels) for b in labels[i + 1:] if _overlap(a, b)]
+    return problems
+
+
+def _px(box):
+    return "({left:.0f}..{right:.0f}, {top:.0f}..{bottom:.0f})".format(**box)

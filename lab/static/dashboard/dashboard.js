@@ -108,6 +108,14 @@ function drawHeader() {
   $("mode").textContent = state.staticMode ? `static files: ${state.staticMode}` : "";
 }
 
+// The table's numbers stay short ("11.7k", "123k") so seven columns of them fit beside the charts on
+// a 1024-pixel beamer; the tiles above show the exact counts, and a cell's tooltip its own.
+function shortCount(n) {
+  if (n < 10_000) return n.toLocaleString("en");
+  return `${(n / 1000).toFixed(n < 100_000 ? 1 : 0)}k`;
+}
+const countCell = (n, attrs = {}) => el("td", { ...attrs, title: n.toLocaleString("en") }, shortCount(n));
+
 function drawTable(rows) {
   const fails = state.kinds.filter((k) => k !== state.okKind);
   const short = { "404 static asset": "404 static" };
@@ -125,10 +133,26 @@ function drawTable(rows) {
     const p95 = p95Recent(slot);
     return el("tr", { "data-slot": slot, "data-release": release },
       el("td", { class: `slot-${slot}` }, `${slot} · ${release}`),
-      el("td", {}, String(r[state.okKind] || 0)),
-      ...fails.map((k) => el("td", { class: r[k] ? "bad" : "", "data-kind": k }, String(r[k] || 0))),
+      countCell(r[state.okKind] || 0),
+      ...fails.map((k) => countCell(r[k] || 0, { class: r[k] ? "bad" : "", "data-kind": k })),
       el("td", {}, p95 === null ? "–" : String(Math.round(p95))));
   }));
+}
+
+// The steps and errors panels share what the charts leave of the screen's height: each list shows
+// its newest items, as many as fit whole (a half-cut line reads as a glitch on a projector). Both
+// at once: each one's room depends on the other's length.
+function fitLists() {
+  const lists = [$("steps"), $("errors")];
+  for (const list of lists) for (const li of list.children) li.hidden = false;
+  const bottoms = lists.map((list) => list.getBoundingClientRect().bottom);   // the room with every item in
+  lists.forEach((list, i) => {
+    let hiding = false;
+    for (const li of [...list.children].slice(1)) {
+      hiding = hiding || li.getBoundingClientRect().bottom > bottoms[i] + 0.5;
+      li.hidden = hiding;
+    }
+  });
 }
 
 function shownEvents() {
@@ -152,38 +176,72 @@ function drawErrors() {
   list.replaceChildren(...errs.slice(-6).reverse().map((e) => el("li", { "data-kind": e.kind },
     el("span", { class: "time" }, hhmmss(e.t)), el("span", { class: "kind" }, e.kind),
     `${e.slot} · ${e.release} `, el("span", { class: "uri" }, `${e.method} ${e.uri}`),
-    e.error ? el("div", { class: "uri" }, e.error) : "")));
+    e.error ? el("div", { class: "uri detail" }, e.error) : "")));
 }
 
 // ---- charts (uPlot); the deploy steps are numbered dashed lines across both
+const MARKER_ROWS = 4;   // label rows at the top of a chart: steps seconds apart stack, not overlap
+
+// Where each step's number goes: left to right, in the first row where it clears the label before
+// it; when every row is taken (many steps in a second or two), the last label takes it in ("3–6").
+// Positions in canvas pixels; each label says which steps it stands for.
+function placeLabels(xs, width, from, to, gap) {
+  const labels = [], lastInRow = [];
+  const centred = (x, w) => Math.min(Math.max(x - w / 2, from), to - w);
+  xs.forEach((x, i) => {
+    if (x === null) return;
+    const text = String(i + 1), w = width(text), left = centred(x, w);
+    let row = lastInRow.findIndex((l) => l.right + gap <= left);
+    if (row < 0 && lastInRow.length < MARKER_ROWS) row = lastInRow.length;
+    if (row < 0) {
+      const last = labels[labels.length - 1];
+      last.steps.push(i + 1);
+      last.text = `${last.steps[0]}–${i + 1}`;
+      const grown = width(last.text);
+      last.left = Math.min(last.left, to - grown);
+      last.right = last.left + grown;
+      return;
+    }
+    const label = { steps: [i + 1], text, left, right: left + w, row };
+    lastInRow[row] = label;
+    labels.push(label);
+  });
+  return labels;
+}
+
 function markersPlugin() {
   return {
     hooks: {
       draw: [(u) => {
         const { ctx } = u;
-        const { top, height } = u.bbox;
+        const { left, top, width, height } = u.bbox;
+        const dpr = devicePixelRatio, pad = 4 * dpr, h = 18 * dpr, rowGap = 2 * dpr;
         const evs = shownEvents();
-        ctx.save();
-        let freeFrom = Infinity;   // labels drawn right to left; one that would overlap is left out
-        const xs = evs.map((e) => Math.round(u.valToPos(e.t, "x", true)));
-        [...evs.keys()].reverse().forEach((i) => {
-          const x = xs[i];
-          if (x < u.bbox.left || x > u.bbox.left + u.bbox.width) return;
-          ctx.strokeStyle = "#111"; ctx.lineWidth = 2 * devicePixelRatio;
-          ctx.setLineDash([6 * devicePixelRatio, 4 * devicePixelRatio]);
-          ctx.beginPath(); ctx.moveTo(x, top); ctx.lineTo(x, top + height); ctx.stroke();
-          const label = String(i + 1), pad = 4 * devicePixelRatio;
-          ctx.font = `bold ${14 * devicePixelRatio}px system-ui, sans-serif`;
-          const w = ctx.measureText(label).width + 2 * pad, h = 18 * devicePixelRatio;
-          if (x + w / 2 > freeFrom) return;
-          freeFrom = x - w / 2;
-          ctx.setLineDash([]); ctx.fillStyle = "#111";
-          ctx.fillRect(x - w / 2, top, w, h);
-          ctx.fillStyle = "#fff"; ctx.textAlign = "center"; ctx.textBaseline = "middle";
-          ctx.fillText(label, x, top + h / 2);
+        const xs = evs.map((e) => {
+          const x = Math.round(u.valToPos(e.t, "x", true));
+          return x < left || x > left + width ? null : x;
         });
+        ctx.save();
+        ctx.strokeStyle = "#111"; ctx.lineWidth = 2 * dpr;
+        ctx.setLineDash([6 * dpr, 4 * dpr]);
+        for (const x of xs) {
+          if (x !== null) { ctx.beginPath(); ctx.moveTo(x, top); ctx.lineTo(x, top + height); ctx.stroke(); }
+        }
+        ctx.setLineDash([]);
+        ctx.font = `bold ${14 * dpr}px system-ui, sans-serif`;
+        ctx.textAlign = "center"; ctx.textBaseline = "middle";
+        const labels = placeLabels(xs, (text) => ctx.measureText(text).width + 2 * pad, left, left + width, 3 * dpr);
+        for (const l of labels) {
+          const y = top + l.row * (h + rowGap);
+          ctx.fillStyle = "#111"; ctx.fillRect(l.left, y, l.right - l.left, h);
+          ctx.fillStyle = "#fff"; ctx.fillText(l.text, (l.left + l.right) / 2, y + h / 2);
+        }
         ctx.restore();
         u.root.dataset.markers = String(evs.length);
+        // what was drawn, in CSS pixels from the plot's top left corner (tests/test_dashboard.py)
+        u.root.dataset.markerLabels = JSON.stringify(labels.map((l) => ({
+          text: l.text, steps: l.steps, left: (l.left - left) / dpr, right: (l.right - left) / dpr,
+          top: l.row * (h + rowGap) / dpr, bottom: (l.row * (h + rowGap) + h) / dpr })));
       }],
     },
   };
@@ -249,7 +307,7 @@ function render() {
     state.dirty = false;
     // after Clear: whole seconds from then on (the second it was pressed in counted before)
     const { byKind, rows } = countsSince(state.since ? Math.ceil(state.since) : state.now - WINDOW_SHOWN);
-    drawTiles(byKind); drawHeader(); drawTable(rows); drawSteps(); drawErrors(); drawCharts();
+    drawTiles(byKind); drawHeader(); drawTable(rows); drawSteps(); drawErrors(); fitLists(); drawCharts();
     document.body.dataset.updated = String(state.now);
   }
   setTimeout(() => requestAnimationFrame(render), 250);
@@ -265,10 +323,14 @@ $("unclear").onclick = () => {
   $("window-label").textContent = "last 2 min";
   $("unclear").hidden = true;
 };
-window.addEventListener("resize", () => {
+// The charts fill the boxes the layout gives them (whatever the screen, and as the panel beside
+// them changes width); the lists refit to their panels.
+const resized = new ResizeObserver(() => {
   if (rpsChart) rpsChart.setSize(size("rps"));
   if (latChart) latChart.setSize(size("lat"));
+  fitLists();
 });
+for (const box of [$("rps"), $("lat"), document.querySelector("aside")]) resized.observe(box);
 
 connect();
 render();
