@@ -92,7 +92,14 @@ def edit(ex: ExerciseInfo, name: str) -> Path:
     subprocess.run([*git, "commit", "-qm", "solution"], cwd=d, check=True)
     existing = ex.solution_folder / "wrong" / f"{name}.patch"
     if existing.exists():
-        subprocess.run(["git", "apply", "--unidiff-zero", "-p1", str(existing)], cwd=d, check=True)
+        r = subprocess.run(["git", "apply", "--unidiff-zero", "-p1", str(existing)], cwd=d, capture_output=True,
+                           text=True)
+        if r.returncode != 0:
+            # the solution changed under it: the scratch copy is the plain solution, to make the
+            # mistake in again (save then overwrites the stale patch)
+            print(f"{existing.relative_to(ex.solution_folder.parent.parent)} no longer applies to the solution "
+                  f"({(r.stderr.strip().splitlines() or ['?'])[0]}): {d} holds the solution without it; make the "
+                  f"mistake again there, then save", file=sys.stderr)
     return d
 
 

@@ -54,6 +54,7 @@ class ExerciseInfo:
     feedback: dict[str, str] = field(default_factory=dict)
     key_points: list[str] = field(default_factory=list)
     teaching_minutes: int = 10
+    stretch: str = ""                  # for fast finishers (the README's "Stretch" section says the same)
 
     @property
     def name(self) -> str:

@@ -12,7 +12,8 @@
   policy is strict: `--warnings-as-errors`. The release is linted as it is; the linter's app is
   added to INSTALLED_APPS by a settings module of the check's own, never by the release.
 - squawk (`squawk-cli`) lints the PostgreSQL statements themselves: locks, rewrites, missing
-  lock_timeout. A few rules that only object to how Django writes SQL are left out (SQUAWK_EXCLUDE).
+  lock_timeout. A few rules that only object to how Django writes SQL, or to a column's type, are
+  left out (SQUAWK_EXCLUDE).
 
 One Python process (one Django start) lints and prints the SQL; squawk then reads that SQL.
 """
@@ -35,6 +36,10 @@ SQUAWK_EXCLUDE = {
     "prefer-text-field": "Django writes CharField as varchar(n); widening it later is cheap on PostgreSQL",
     "prefer-robust-stmts": "Django doesn't write IF NOT EXISTS; a failed migration is rolled back or retried by Django",
     "require-statement-timeout": "a statement_timeout would cut a long CREATE INDEX CONCURRENTLY short",
+    # a column's type is the model's decision, not a deploy's hazard: every IntegerField a learner
+    # adds (a new column for a renamed field, say) would be refused for a reason no chapter teaches
+    "prefer-bigint-over-int": "an integer column's range is the data model's choice, not a deploy hazard",
+    "prefer-bigint-over-smallint": "the same, for smallint",
 }
 
 SQUAWK_IGNORE = re.compile(r"squawk-ignore", re.I)

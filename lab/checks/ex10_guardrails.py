@@ -8,13 +8,18 @@ ship, and then really deploy with zero failed requests.
   3. the plan, while traffic flows, with every DDL statement recorded as PostgreSQL ran it (an
      event trigger, lab.pgwatch.DDLAudit): each one must be in the SQL the linters read, so DDL
      in RunPython (or run by hand) can't slip past them; afterwards the column, its database
-     default and the index are checked in PostgreSQL, and a detail page shows the country.
+     default and the index are checked in PostgreSQL, and a detail page shows the country;
+  4. the rename (`score` becomes `credibility` in v2's code): v2's model has the field by its new
+     name, and every sighting's number read through v2's own ORM is the one it had before the
+     deploy (so a new, empty column under the new name is no answer); the pages that show it are
+     the traffic's (a template naming a field the model lacks is a failed request).
 
 The guardrails can't be silenced: the linters run with the check's configuration only (not the
 release's setup.cfg/pyproject.toml/.squawk.toml), an IgnoreMigration or a squawk-ignore comment is
 a failure, a migration whose SQL can't be printed is a failure, and a transaction-scoped setting
 (SET LOCAL) in a migration with `atomic = False` is one too: it does nothing there.
 """
+import json
 from pathlib import Path
 
 from lab.exercises import CheckFailed, Kind, Scenario
@@ -73,7 +78,8 @@ def gate(s: Scenario, release: str, log=None) -> dict[str, str | None]:
             f"django-migration-linter ({CI}) rejects release {release}: {what}.{also}",
             "each message names a hazard you met before: a NOT NULL column without a database default "
             "breaks the old release's INSERTs (exercise 02), a plain CREATE INDEX blocks writes while it "
-            "builds (06), and inside the migration's transaction it keeps the ALTER's lock held too. Fix the "
+            "builds (06), and inside the migration's transaction it keeps the ALTER's lock held too; a renamed "
+            "column is one the old release still asks for by its old name (04). Fix the "
             "migrations (and the model), don't silence the linter; `lab hint 10`")
     if report.squawk:
         raise CheckFailed(
@@ -108,9 +114,44 @@ def expect_ddl_linted(audit: DDLAudit, linted_sql: dict[str, dict[str, str | Non
             "them (chapter 10)")
 
 
+RENAMED = ("score", "credibility")
+# Each sighting's credibility as the release's own model reads it: whatever column or table the
+# answer keeps it in, v2's code must see the numbers the sightings had.
+READ_CREDIBILITY = """
+import json
+from sightings.models import Sighting
+names = [f.name for f in Sighting._meta.get_fields()]
+rows = dict(Sighting.objects.values_list("id", "credibility")) if "credibility" in names else {}
+print("JSON " + json.dumps({"fields": names, "rows": rows}))
+"""
+
+
+def expect_renamed_with_its_data(s: Scenario, release: str, before: dict[int, int]) -> None:
+    r = s.release_python(release, READ_CREDIBILITY)
+    line = next((ln for ln in r.stdout.splitlines() if ln.startswith("JSON ")), None)
+    s.expect(line is not None, Kind.MIGRATIONS_BROKEN,
+             f"release {release}'s Sighting model can't be read: {(r.stderr.strip().splitlines() or ['?'])[-1]}",
+             f"run `lab manage {release} shell` and import sightings.models")
+    got = json.loads(line[5:])
+    old, new = RENAMED
+    s.expect(new in got["fields"], Kind.NOT_RENAMED,
+             f"release {release}'s Sighting has no field `{new}` (it has {', '.join(got['fields'])}): the task "
+             f"renames `{old}` in the code",
+             "v2's code calls it by its new name; what the database calls it is yours to decide")
+    rows = {int(k): v for k, v in got["rows"].items()}
+    lost = [(i, v, rows.get(i)) for i, v in before.items() if rows.get(i) != v]
+    s.expect(not lost, Kind.DATA_LOST,
+             f"{len(lost)} of {len(before)} sightings that existed before the deploy lost their number: sighting "
+             f"{lost[0][0] if lost else ''} had {old} {lost[0][1] if lost else ''}, and release {release} reads "
+             f"{new} {lost[0][2] if lost else ''!r}",
+             f"renaming a field in the code is not a new, empty field: where does release {release}'s `{new}` "
+             f"read its numbers from?")
+
+
 def check(work_dir: Path, log=None) -> Scenario:
     with Scenario(work_dir, log=log) as s:
         linted = {release: gate(s, release, log) for release in s.plan.releases}
+        before = dict(s.lab.sql(f"select id, {RENAMED[0]} from {TABLE}"))
         with DDLAudit(s.lab) as audit:
             s.run()
         expect_ddl_linted(audit, linted)
@@ -131,6 +172,7 @@ def check(work_dir: Path, log=None) -> Scenario:
         s.expect(page.status == 200 and 'class="country"' in page.text and "USA" in page.text, "not deployed",
                  f"GET /sightings/1/ after the deploy doesn't show the country (status {page.status})",
                  "the plan must deploy v2, whose detail page shows `sighting.country`")
+        expect_renamed_with_its_data(s, s.final_release(), before)
         s.expect_end_state()
         return s
 

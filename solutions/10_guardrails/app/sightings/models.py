@@ -8,7 +8,10 @@ class Sighting(models.Model):
     location = models.CharField(max_length=200)
     sighted_at = models.DateTimeField()
     reporter = models.CharField(max_length=100)
-    score = models.IntegerField(default=0)
+    # Release v2: the number on every card is the credibility the moderators give a report
+    # (0-100); "score" read like a game's, so the code now calls it what it is. Only the code:
+    # the column keeps its name, which the release still serving reads and writes.
+    credibility = models.IntegerField(default=0, db_column="score")
     created_at = models.DateTimeField(auto_now_add=True)
     # Release v2: Bigfoot goes international. Every sighting so far was in North America.
     country = models.CharField(max_length=60, db_default="USA")

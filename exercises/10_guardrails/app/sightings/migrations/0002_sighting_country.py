@@ -8,6 +8,11 @@ class Migration(migrations.Migration):
     ]
 
     operations = [
+        migrations.RenameField(
+            model_name="sighting",
+            old_name="score",
+            new_name="credibility",
+        ),
         migrations.AddField(
             model_name="sighting",
             name="country",
