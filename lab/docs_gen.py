@@ -41,9 +41,13 @@ QUESTION_MINUTES = 5                  # slack after each chapter: questions, str
 WRAP_UP_MINUTES = 10                  # 5 in a session shorter than 150 minutes
 BREAK_MINUTES = 15
 LUNCH_MINUTES = 60
-FULL_DAY = 480                        # 9:00–17:00 with lunch and two breaks
-TWO_DAYS = 2 * FULL_DAY               # every chapter hands-on
+FULL_DAY = 480                        # 9:00–17:00: lunch and three breaks (no stretch over 90 min)
+TWO_DAYS = 2 * FULL_DAY               # every chapter but the last by PRIORITY hands-on
 DAY_TWO_RECAP_MINUTES = 15            # the second morning opens with a recap of the first day
+# The room's rules (the guide states them; tests/test_docs.py holds every agenda to them):
+MAX_STRETCH_MINUTES = 90              # a break at least every 90 minutes (attention drops after 75–90)
+SLACK_SHARE = 0.10                    # at least 10% of the working time (the session less its pauses)
+                                      # is unplanned: catch-up slots before the breaks and the wrap-up
 # The core: chapters 01-10 (static files, the migrations, rollback, guardrails). A full day shows
 # every one of them; 01, 02 and 09 (roll back code, not the schema: a main point of the talk)
 # always hands-on. The later chapters (cache, other static fixes, blue/green, testing migrations,
@@ -51,21 +55,44 @@ DAY_TWO_RECAP_MINUTES = 15            # the second morning opens with a recap of
 CORE = ("01", "02", "03", "04", "05", "06", "07", "08", "09", "10")
 MUST_BE_HANDS_ON = ("01", "02", "09")
 # Which chapters an agenda keeps when time is short, most important first (the rest: take-home).
-# 09 (roll back code, not the schema) is a main point of the talk: it comes right after 01 and 02.
-PRIORITY = ["01", "02", "09", "07", "03", "06", "05", "04", "08", "10", "13", "15", "14", "11", "12", "16"]
+# 09 (roll back code, not the schema) is a main point of the talk: it comes right after 01 and 02;
+# then expand/contract (03), the general rule 09's fix rests on, before the locking chapters.
+PRIORITY = ["01", "02", "09", "03", "07", "06", "05", "04", "08", "10", "13", "15", "14", "11", "12", "16"]
 
 
-def pauses(budget: int) -> list[tuple[float, int, str]]:
-    """Breaks for a session of `budget` minutes: (where, as a fraction of the day; minutes; what)."""
+def hands_on_first(budget: int) -> tuple[str, ...]:
+    """The exercises a session of `budget` minutes does hands-on before any other chapter gets in.
+    A day: MUST_BE_HANDS_ON. Three hours: 01 and 09 (02 is shown as a demo, which leaves room for
+    expand/contract, 03). Less: 01 only."""
+    if budget >= FULL_DAY:
+        return MUST_BE_HANDS_ON
+    return ("01", "09") if budget >= 180 else ("01",)
+
+
+def pauses(budget: int) -> list[tuple[int, str]]:
+    """The pauses of a session of `budget` minutes, in order: (minutes, what). As many as it takes
+    to keep every stretch of work within MAX_STRETCH_MINUTES; a day has its lunch among them."""
     if budget >= TWO_DAYS:
-        day = [(0.25, BREAK_MINUTES, "Break"), (0.5, LUNCH_MINUTES, "Lunch"), (0.75, BREAK_MINUTES, "Break")]
-        return ([(f / 2, m, w) for f, m, w in day] + [(0.5, DAY_TWO_RECAP_MINUTES, "End of day one · day two: recap")]
-                + [(0.5 + f / 2, m, w) for f, m, w in day])
+        day = pauses(FULL_DAY)
+        return day + [(DAY_TWO_RECAP_MINUTES, DAY_TWO)] + day
     if budget >= 360:
-        return [(0.25, BREAK_MINUTES, "Break"), (0.5, LUNCH_MINUTES, "Lunch"), (0.75, BREAK_MINUTES, "Break")]
-    if budget >= 150:
-        return [(0.5, BREAK_MINUTES, "Break")]
-    return []
+        # k pauses, one of them lunch: budget - LUNCH - (k-1)·BREAK ≤ MAX_STRETCH·(k+1)
+        k = -(-(budget - LUNCH_MINUTES + BREAK_MINUTES - MAX_STRETCH_MINUTES)
+              // (MAX_STRETCH_MINUTES + BREAK_MINUTES))
+        breaks = [(BREAK_MINUTES, "Break")] * (k - 1)
+        return breaks[:(k - 1) // 2] + [(LUNCH_MINUTES, "Lunch")] + breaks[(k - 1) // 2:]
+    k = max(0, -(-(budget - MAX_STRETCH_MINUTES) // (MAX_STRETCH_MINUTES + BREAK_MINUTES)))
+    return [(BREAK_MINUTES, "Break")] * k
+
+
+DAY_TWO = "End of day one · day two: recap"
+PAUSES = ("Break", "Lunch")           # what a pause slot is called (the day's end starts day two's recap)
+
+
+def slack_reserve(budget: int) -> int:
+    """Minutes kept free of chapters: SLACK_SHARE of the working time, rounded up to 5."""
+    working = budget - sum(m for m, what in pauses(budget) if what in PAUSES)
+    return -(-round(working * SLACK_SHARE * 100) // 500) * 5
 
 
 # ================================================================= chapters (notebooks)
@@ -149,6 +176,26 @@ def _indent(text: str) -> str:
     return "\n".join("    " + l if l.strip() else "" for l in text.splitlines())
 
 
+STRETCH_HEADING = "## Stretch"
+
+
+def stretch_tasks() -> dict[str, str]:
+    """Exercise id → its stretch task (the catalogue's `stretch`)."""
+    from lab.exercises import catalogue
+    return {ex.id: ex.stretch for ex in catalogue()}
+
+
+def readme_sections(text: str) -> tuple[str, str | None]:
+    """A README's text without its `## Stretch` section, and that section's body (None if it has none)."""
+    m = re.search(rf"^{STRETCH_HEADING}\s*$", text, re.M)
+    if not m:
+        return text, None
+    rest = text[m.end():]
+    nxt = re.search(r"^## ", rest, re.M)
+    body = rest[:nxt.start()] if nxt else rest
+    return text[:m.start()] + (rest[nxt.start():] if nxt else ""), body.strip()
+
+
 def exercise_page(ex: ExerciseInfo, chapter_link: str | None) -> str:
     lines = [f"# {ex.id} · {ex.title}", "",
              f"**Time:** {ex.minutes} min (after the {ex.teaching_minutes}-min chapter) · "
@@ -160,8 +207,9 @@ def exercise_page(ex: ExerciseInfo, chapter_link: str | None) -> str:
     readme = ex.folder / "README.md"
     lines += ["## The task", ""]
     if readme.exists():
-        body = readme.read_text().split("\n", 1)
-        text = body[1] if body[0].startswith("# ") and len(body) > 1 else readme.read_text()
+        whole, _ = readme_sections(readme.read_text())     # the stretch task gets a section of its own
+        body = whole.split("\n", 1)
+        text = body[1] if body[0].startswith("# ") and len(body) > 1 else whole
         lines += [_demote(_local_links_as_paths(text.strip(), f"exercises/{ex.name}"), 2), ""]
     else:
         lines += [f"`exercises/{ex.name}/` is not in this version of the kit yet.", ""]
@@ -175,6 +223,10 @@ def exercise_page(ex: ExerciseInfo, chapter_link: str | None) -> str:
         lines += [f'??? tip "Hint {i}"', "", _indent(h), ""]
     if ex.key_points:
         lines += ['??? success "Key points (once it passes)"', ""] + [f"    - {k}" for k in ex.key_points] + [""]
+    stretch = stretch_tasks().get(ex.id)
+    if stretch:
+        lines += ["## Stretch", "", "Passed with time left? A harder variant, or a question to answer with the lab:", "",
+                  f"> {stretch}", ""]
     return "\n".join(lines)
 
 
@@ -201,89 +253,142 @@ class Slot:
     minutes: int
     what: str
     note: str = ""
+    # setup · tour · chapter (with its exercise) · demo (chapter only) · pause (a break or lunch) ·
+    # recap (day two's first slot) · slack (catch-up: unplanned on purpose) · wrap-up
+    kind: str = ""
+
+
+CATCH_UP = "Catch-up: the slower half finishes, the faster take a stretch task"
+
+
+def choose_chapters(budget: int, left: int) -> dict[str, str]:
+    """Which chapters fit in `left` minutes, and how: "full" (chapter, exercise, questions) or "demo"
+    (chapter and questions). First the session's hands_on_first; then every chapter it can (a day:
+    the core) as a demo, by PRIORITY; then demos upgraded to hands-on by PRIORITY while there is room;
+    then (a day) the later chapters, hands-on if they fit, else as demos."""
+    exercises = {e.id: e for e in catalogue()}
+    chosen: dict[str, str] = {}
+
+    def take(key, how):
+        nonlocal left
+        if chosen.get(key) in (how, "full"):
+            return
+        ex = exercises[key]
+        cost = ex.teaching_minutes + QUESTION_MINUTES + (ex.minutes if how == "full" else 0)
+        cost -= (ex.teaching_minutes + QUESTION_MINUTES) if chosen.get(key) == "demo" else 0
+        if cost <= left:
+            chosen[key], left = how, left - cost
+    order = [k for k in PRIORITY if k in exercises] + [k for k in exercises if k not in PRIORITY]
+    first = [k for k in order if k in CORE] if budget >= FULL_DAY else order
+    for key in hands_on_first(budget):
+        take(key, "full")
+    for key in first:
+        take(key, "demo")
+    for key in first:
+        take(key, "full")
+    for key in [k for k in order if k not in first]:
+        take(key, "full")
+        take(key, "demo")
+    return chosen
+
+
+def _place_pauses(work: list[int], pause_list: list[tuple[int, str]]) -> list[int]:
+    """After which work item each pause goes (indices, increasing): every stretch of work between two
+    pauses at most MAX_STRETCH_MINUTES (day two's recap counts as work), each pause as near as it can
+    be to an even share of the work before it. Dynamic programming over the item boundaries."""
+    n, k = len(work), len(pause_list)
+    if k == 0:
+        return []
+    extra = [m if what not in PAUSES else 0 for m, what in pause_list]   # work a pause adds after it
+    total = sum(work) + sum(extra)
+    prefix = [0]
+    for w in work:
+        prefix.append(prefix[-1] + w)
+    best = {}          # (j pauses placed, last after item i) -> (cost, positions)
+    for i in range(1, n):
+        if prefix[i] <= MAX_STRETCH_MINUTES:
+            best[(1, i)] = (abs(prefix[i] - total / (k + 1)), [i])
+    for j in range(2, k + 1):
+        for i in range(j, n):
+            options = []
+            for (jj, h), (cost, pos) in best.items():
+                if jj != j - 1 or h >= i:
+                    continue
+                if prefix[i] - prefix[h] + extra[j - 2] > MAX_STRETCH_MINUTES:
+                    continue
+                target = total * j / (k + 1) - sum(extra[:j - 1])
+                options.append((cost + abs(prefix[i] - target), pos + [i]))
+            if options:
+                best[(j, i)] = min(options)
+    finals = [(cost, pos) for (j, i), (cost, pos) in best.items()
+              if j == k and prefix[n] - prefix[i] + extra[k - 1] <= MAX_STRETCH_MINUTES]
+    if not finals:
+        raise ValueError(f"no way to keep every stretch within {MAX_STRETCH_MINUTES} min with "
+                         f"{k} pause(s): give the session more pauses (lab/docs_gen.py: pauses)")
+    return min(finals)[1]
 
 
 def plan_agenda(budget: int) -> tuple[list[Slot], list[ExerciseInfo]]:
-    """Fit the workshop into `budget` minutes: set-up, the tour, then chapters by PRIORITY, each
-    with its exercise if it fits, else as a demo (chapter only), else left for home; every chapter
-    gets QUESTION_MINUTES of slack; breaks (and lunch, on a full day) at the chapter boundaries
-    nearest their place in the day. Chapter and exercise minutes come from the catalogue."""
+    """Fit the workshop into `budget` minutes: set-up, the tour, then the chosen chapters
+    (choose_chapters), each with QUESTION_MINUTES of questions; pauses so that no stretch of work is
+    longer than MAX_STRETCH_MINUTES; and at least SLACK_SHARE of the working time left unplanned, as
+    catch-up slots at the end of the stretches. Chapter and exercise minutes come from the catalogue."""
     exercises = {e.id: e for e in catalogue()}
-    breaks = pauses(budget)
+    pause_list = pauses(budget)
     wrap_up = WRAP_UP_MINUTES if budget >= 150 else 5
-    left = budget - SETUP_MINUTES - TOUR_MINUTES - wrap_up - sum(m for _, m, _ in breaks)
-    chosen: dict[str, str] = {}
-    order = [k for k in PRIORITY if k in exercises] + [k for k in exercises if k not in PRIORITY]
-    if budget >= FULL_DAY:
-        # A day (or two) shows the whole core: 01, 02 and 09 hands-on, the rest of the core first
-        # as demos, then upgraded to hands-on by priority while the day has room; the later
-        # chapters after that, hands-on if they fit, else as demos.
-        def take(key, how):
-            nonlocal left
-            if chosen.get(key) in (how, "full"):
-                return
-            ex = exercises[key]
-            cost = ex.teaching_minutes + QUESTION_MINUTES + (ex.minutes if how == "full" else 0)
-            cost -= (ex.teaching_minutes + QUESTION_MINUTES) if chosen.get(key) == "demo" else 0
-            if cost <= left:
-                chosen[key], left = how, left - cost
-        core = [k for k in order if k in CORE]
-        for key in [k for k in core if k in MUST_BE_HANDS_ON]:
-            take(key, "full")
-        for key in core:
-            if key not in chosen:
-                take(key, "demo")
-        for key in core:
-            take(key, "full")
-        for key in [k for k in order if k not in CORE]:
-            take(key, "full")
-            if key not in chosen:
-                take(key, "demo")
-    else:
-        for key in order:
-            ex = exercises[key]
-            if ex.teaching_minutes + ex.minutes + QUESTION_MINUTES <= left:
-                chosen[key], left = "full", left - ex.teaching_minutes - ex.minutes - QUESTION_MINUTES
-            elif ex.teaching_minutes + QUESTION_MINUTES <= left:
-                chosen[key], left = "demo", left - ex.teaching_minutes - QUESTION_MINUTES
+    fixed = SETUP_MINUTES + TOUR_MINUTES + wrap_up + sum(m for m, _ in pause_list)
+    chosen = choose_chapters(budget, budget - fixed - slack_reserve(budget))
     items = [(SETUP_MINUTES, "Welcome and set-up: `lab doctor` on every machine",
-              "most installed at home; helpers fix the rest from the wheelhouse, or they pair up"),
-             (TOUR_MINUTES, "00 · A tour of the lab", "instructor drives, learners follow in JupyterLab")]
-    blocks = []
+              "most installed at home; helpers fix the rest from the wheelhouse, or they pair up", "setup"),
+             (TOUR_MINUTES, "00 · A tour of the lab", "instructor drives, learners follow in JupyterLab", "tour")]
     for key in sorted(chosen):
         ex = exercises[key]
         if chosen[key] == "full":
-            blocks.append((ex.teaching_minutes + ex.minutes + QUESTION_MINUTES, f"{ex.id} · {ex.title}",
-                           f"chapter {ex.teaching_minutes} min, then `lab check {ex.id}` {ex.minutes} min, "
-                           f"{QUESTION_MINUTES} min questions"))
+            items.append((ex.teaching_minutes + ex.minutes + QUESTION_MINUTES, f"{ex.id} · {ex.title}",
+                          f"chapter {ex.teaching_minutes} min, then `lab check {ex.id}` {ex.minutes} min, "
+                          f"{QUESTION_MINUTES} min questions", "chapter"))
         else:
-            blocks.append((ex.teaching_minutes + QUESTION_MINUTES, f"{ex.id} · {ex.title} (demo)",
-                           f"chapter only, {ex.teaching_minutes} min, {QUESTION_MINUTES} min questions; "
-                           "the exercise is for later"))
-    # each break goes to the chapter boundary nearest its place in the day (never two in a row)
-    t = SETUP_MINUTES + TOUR_MINUTES
-    todo = sorted(breaks)
+            items.append((ex.teaching_minutes + QUESTION_MINUTES, f"{ex.id} · {ex.title} (demo)",
+                          f"chapter only, {ex.teaching_minutes} min, {QUESTION_MINUTES} min questions; "
+                          "the exercise is for later", "demo"))
+    items.append((wrap_up, "Wrap-up: questions, what to take home",
+                  "the cheat-sheet; the exercises left for later; the survey", "wrap-up"))
+    after = _place_pauses([m for m, *_ in items], pause_list)
+    # the stretches of work, each a list of items; day two's recap opens the stretch after it
+    stretches, last = [], 0
+    for (minutes, what), i in zip(pause_list + [(0, "")], after + [len(items)]):
+        stretches.append(items[last:i])
+        last = i
+    for j, (minutes, what) in enumerate(pause_list):
+        if what not in PAUSES:
+            stretches[j + 1].insert(0, (minutes, what, "what stuck from day one; questions that came "
+                                        "overnight", "recap"))
+    # the slack, spread evenly: 5 minutes at a time to the stretch with the least so far (the later
+    # one on a tie), as long as the stretch stays within the limit
+    slack = budget - sum(m for m, *_ in items) - sum(m for m, _ in pause_list)
+    room = [MAX_STRETCH_MINUTES - sum(m for m, *_ in st) for st in stretches]
+    share = [0] * len(stretches)
+    while slack >= 5:
+        open_ = [x for x in range(len(room)) if room[x] - share[x] >= 5]
+        if not open_:
+            break
+        j = min(open_, key=lambda x: (share[x], -x))
+        share[j] += 5
+        slack -= 5
+    share[-1] += slack            # under 5 minutes left over (or no room anywhere): the last stretch
     placed = []
-    for i, b in enumerate(blocks):
-        if todo and i > 0 and placed and placed[-1][1] != "Break" and placed[-1][1] != "Lunch":
-            target = todo[0][0] * budget
-            if abs(t - target) <= abs(t + b[0] - target) or i == len(blocks) - 1:
-                _, minutes, what = todo.pop(0)
-                placed.append((minutes, what, ""))
-                t += minutes
-        placed.append(b)
-        t += b[0]
-    for _, minutes, what in todo:          # fewer chapters than breaks: the rest before the wrap-up
-        placed.append((minutes, what, ""))
-    spare = budget - SETUP_MINUTES - TOUR_MINUTES - wrap_up - sum(b[0] for b in placed)
-    if spare >= 20:       # time the chapters don't fill: the room uses it, it isn't hidden
-        placed.append((spare, "Open lab: finish the exercises, try the stretch tasks, ask anything",
-                       "learners work at their own pace; the instructor walks the room"))
-    items += placed + [(wrap_up, "Wrap-up: questions, what to take home",
-                        "the cheat-sheet; the exercises left for later")]
+    for j, st in enumerate(stretches):
+        body = list(st)
+        if share[j]:
+            catch_up = (share[j], CATCH_UP, "slack, on purpose: a chapter that ran long takes its time "
+                        "from here; on time, questions and the stretch tasks", "slack")
+            body.insert(len(body) - 1 if body[-1][3] == "wrap-up" else len(body), catch_up)
+        placed += body
+        if j < len(pause_list) and pause_list[j][1] in PAUSES:
+            placed.append((pause_list[j][0], pause_list[j][1], "", "pause"))
     slots, t = [], 0
-    for minutes, what, note in items:
-        slots.append(Slot(t, minutes, what, note))
+    for minutes, what, note, kind in placed:
+        slots.append(Slot(t, minutes, what, note, kind))
         t += minutes
     later = [exercises[k] for k in exercises if chosen.get(k) != "full"]
     return slots, later
@@ -295,10 +400,14 @@ def agenda_markdown(budget: int) -> str:
     rows = ["| start | min | what | how |", "|---|---|---|---|"]
     for s in slots:
         rows.append(f"| {s.start // 60}:{s.start % 60:02d} | {s.minutes} | {s.what} | {s.note} |")
+    slack = sum(s.minutes for s in slots if s.kind == "slack")
+    working = total - sum(s.minutes for s in slots if s.kind == "pause")
     rows += ["", f"Adds up to **{total} of {budget} minutes** — all of them **estimates** until measured "
              f"with learners: chapter and exercise minutes from `exercises/catalogue.toml` (dry runs by the "
              f"kit's authors), set-up ({SETUP_MINUTES} min for ~30 laptops), {QUESTION_MINUTES} min of questions "
-             f"after each chapter and the breaks from `lab/docs_gen.py`."]
+             f"after each chapter and the breaks from `lab/docs_gen.py`. **{slack} minutes of slack** "
+             f"({round(100 * slack / working)} % of the working time) in the catch-up slots, and no stretch "
+             f"longer than {MAX_STRETCH_MINUTES} minutes without a pause."]
     if later:
         rows.append("For later (at home, or a second session): " +
                     ", ".join(f"[{e.id} · {e.title}](exercises/{e.name}.md)" for e in later) + ".")
@@ -619,12 +728,23 @@ def facilitator_markdown(notes: dict | None = None) -> str:
     return "\n".join(out)
 
 
+def stretch_table() -> str:
+    """The stretch tasks, one row per exercise, for the instructor guide's fast finishers."""
+    tasks = stretch_tasks()
+    rows = ["| # | exercise | stretch task |", "|---|---|---|"]
+    for e in catalogue():
+        task = tasks.get(e.id, "—").replace("|", "\\|")
+        rows.append(f"| {e.id} | [{e.title}](exercises/{e.name}.md) | {task} |")
+    return "\n".join(rows)
+
+
 # ================================================================= mkdocs hooks
 MARKERS = {
     r"<!-- gen:agenda (\d+) -->": lambda m: agenda_markdown(int(m.group(1))),
     r"<!-- gen:cheatsheet -->": lambda m: cheatsheet_table(),
     r"<!-- gen:facilitator -->": lambda m: facilitator_markdown(),
     r"<!-- gen:topology -->": lambda m: topology_table(),
+    r"<!-- gen:stretch -->": lambda m: stretch_table(),
     r"<!-- gen:catalogue -->": lambda m: "\n".join(
         ["| # | chapter | chapter + exercise |", "|---|---|---|"] +
         [f"| {e.id} | [{e.title}](exercises/{e.name}.md) | {e.teaching_minutes} + {e.minutes} min |" for e in catalogue()]),

@@ -11,6 +11,7 @@ import re
 import pytest
 
 from lab import docs_gen, slides
+from lab.exercises import catalogue
 
 CHAPTERS = docs_gen.chapter_sources()
 # Chapters whose slides are knowingly missing (a chapter being written): `python -m lab.slides NN`
@@ -65,7 +66,7 @@ def test_the_site_page_renders_every_chapters_notes():
 
 def test_the_pages_are_in_the_nav():
     nav = (docs_gen.KIT_ROOT / "mkdocs.yml").read_text()
-    for page in ("facilitator.md", "credits.md", "instructor.md"):
+    for page in ("facilitator.md", "credits.md", "instructor.md", "survey.md"):
         assert re.search(rf"^\s+- [^:]+: {page}$", nav, re.M), f"{page} is not in mkdocs.yml's nav"
 
 
@@ -148,3 +149,54 @@ def test_an_unknown_chapter_is_one_readable_line(capsys):
     assert slides.main(["77"]) == 2
     err = capsys.readouterr().err.strip()
     assert err.startswith("lab.slides: no chapter 77 in notebooks/") and "\n" not in err
+
+
+# ---------------------------------------------------------------- stretch tasks (fast finishers)
+# Words that would give an exercise's answer away (its solutions/NN*/README.md): a stretch task is for
+# after the check passes, yet every learner reads it in the README before.
+ANSWER_WORDS = {
+    "01": ["shared", "static_mode"], "02": ["db_default", "Now()"],
+    "03": ["SeparateDatabaseAndState", "state_operations", "db_default"], "04": ["db_column"],
+    "05": ["NOT VALID", "VALIDATE", "SET NOT NULL"],
+    "06": ["CONCURRENTLY", "Concurrently", "atomic", "NOT VALID", "ValidateConstraint"],
+    "07": ["lock_timeout", "retries", "retry"], "08": ["reverse_code", "atomic"],
+    "09": ["migrate =", "skip"],
+    "10": ["db_default", "db_column", "Concurrently", "CONCURRENTLY", "lock_timeout"],
+    "11": ["KEY_PREFIX", "APP_RELEASE", "VERSION"], "12": ["Manifest", "collectstatic"],
+    "13": ["db_default", "SeparateDatabaseAndState", "state_operations"], "14": ["OuterRef", "old_state"],
+    "15": ["DROP INDEX", "IF EXISTS", "IF NOT EXISTS"], "16": ["replaces", "elidable"],
+}
+EXERCISES = catalogue()
+
+
+def test_every_exercise_has_a_stretch_task_that_keeps_its_answer():
+    tasks = docs_gen.stretch_tasks()
+    ids = [e.id for e in EXERCISES]
+    assert set(tasks) == set(ids), f"`stretch` in exercises/catalogue.toml: missing {sorted(set(ids) - set(tasks))}, " \
+                                   f"unknown {sorted(set(tasks) - set(ids))}"
+    for key in ids:
+        task = tasks[key].strip()
+        assert len(task) >= 80, f"exercise {key}: the stretch task is empty or too short to be a task: {task!r}"
+        given = [w for w in ANSWER_WORDS.get(key, []) if w in task]
+        assert not given, f"exercise {key}: the stretch task gives the answer away: {given}"
+
+
+@pytest.mark.parametrize("ex", EXERCISES, ids=[e.name for e in EXERCISES])
+def test_each_readme_ends_with_the_catalogues_stretch_task(ex):
+    readme = (ex.folder / "README.md").read_text()
+    rest, body = docs_gen.readme_sections(readme)
+    assert body is not None, f"exercises/{ex.name}/README.md has no `## Stretch` section"
+    assert " ".join(body.split()) == " ".join(docs_gen.stretch_tasks()[ex.id].split()), \
+        f"exercises/{ex.name}/README.md's stretch task differs from exercise {ex.id}'s `stretch` in the catalogue"
+    assert docs_gen.STRETCH_HEADING not in rest, "one `## Stretch` section per README"
+    page = docs_gen.exercise_page(ex, None)
+    assert page.count("Stretch") == 1 and docs_gen.stretch_tasks()[ex.id] in page, \
+        "the site shows the stretch task once, in a section of its own (not inside the task)"
+
+
+def test_the_guide_lists_the_stretch_tasks_for_fast_finishers():
+    guide = (docs_gen.DOCS / "instructor.md").read_text()
+    assert "<!-- gen:stretch -->" in guide and "fast finishers" in guide.lower()
+    rendered = docs_gen.on_page_markdown(guide, page=None, config=None, files=None)
+    for key, task in docs_gen.stretch_tasks().items():
+        assert task.replace("|", "\\|") in rendered, f"exercise {key}'s stretch task is not in the guide"
