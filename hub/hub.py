@@ -16,7 +16,8 @@ volumes, one set per learner. `make hub` installs the hub's venv and proxy under
 Environment (all optional): HUB_PREFIX (bigfoot-hub: names of the containers, volumes and
 network), HUB_STATE (~/.local/state/bigfoot-hub/PREFIX), HUB_IMAGE, HUB_IP (0.0.0.0) and HUB_PORT (8765) where learners
 connect, HUB_PUBLIC_URL (the URL to print), HUB_API_PORT (8766, the hub's API on the learners'
-network), HUB_PROXY_API_PORT (8767, 127.0.0.1), HUB_CODE (the workshop code, >= 8 characters;
+network), HUB_PROXY_API_PORT (8767, 127.0.0.1), HUB_BOARD_PORT (8768, the room board on the learners'
+network: the proxy shows it at /services/board/), HUB_CODE (the workshop code, >= 8 characters;
 default: made up once and kept), HUB_MEM_LIMIT (2G) and HUB_CPU_LIMIT (1.0) per learner,
 HUB_CULL_TIMEOUT (3600: seconds idle before the culler stops a learner's server), PYTHON_IMAGE
 (the base image of the workbench build, as for docker compose).
@@ -78,6 +79,7 @@ def settings() -> dict:
         "port": int(os.environ.get("HUB_PORT", "8765")),
         "api_port": int(os.environ.get("HUB_API_PORT", "8766")),
         "proxy_api_port": int(os.environ.get("HUB_PROXY_API_PORT", "8767")),
+        "board_port": int(os.environ.get("HUB_BOARD_PORT", "8768")),
         "mem_limit": os.environ.get("HUB_MEM_LIMIT", "2G"),
         "cpu_limit": float(os.environ.get("HUB_CPU_LIMIT", "1.0")),
         "cull_timeout": int(os.environ.get("HUB_CULL_TIMEOUT", "3600")),
@@ -261,9 +263,11 @@ def up(s: dict, timeout: float = 180) -> int:
     env = {**os.environ, "HUB_SETTINGS": str(settings_file), "PATH": f"{VENV / 'bin'}:{os.environ.get('PATH', '')}"}
     t0 = time.monotonic()
     with open(log, "ab") as out:
+        # SIGINT as usual even when this runs from a background job (nohup, CI), which ignores it:
+        # the hub stops its services (the culler, the board) with SIGINT first, then waits 30 s
         proc = subprocess.Popen([str(VENV / "bin" / "jupyterhub"), "-f", str(HUB / "jupyterhub_config.py")],
                                 cwd=state, env=env, stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT,
-                                start_new_session=True)
+                                start_new_session=True, preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     (state / "hub.pid").write_text(f"{proc.pid}\n")
     while not healthy(s):
         if proc.poll() is not None or time.monotonic() - t0 > timeout:
@@ -283,6 +287,7 @@ def report(s: dict, keys: dict) -> int:
   workshop code   {keys['workshop_code']}        (sign in with any name and this code)
 
   instructor: sign in as "{ADMIN}" with the admin password in {Path(s['state']) / 'secrets.json'}
+              the room board: /services/board/ on the same URL (for the projector)
   stop: make hub-down          log: {Path(s['state']) / 'hub.log'}""")
     return 0
 
@@ -351,7 +356,7 @@ def down(s: dict, purge: bool = False) -> int:
         state = Path(s["state"])
         if state.exists():
             for f in ("jupyterhub.sqlite", "jupyterhub_cookie_secret", "secrets.json", "settings.json",
-                      "hub.log", "proxy.pid", "hub.pid"):
+                      "hub.log", "proxy.pid", "hub.pid", "board.json"):
                 (state / f).unlink(missing_ok=True)
             try:
                 state.rmdir()

@@ -10,6 +10,8 @@ writes the settings this file reads ($HUB_SETTINGS, a JSON file in the hub's sta
 - Three volumes per learner keep their exercises/, notebooks/ and the lab's home (progress, the
   lab's database) across restarts of their server and of the hub.
 - jupyterhub-idle-culler stops servers idle for longer than the cull timeout (the volumes stay).
+- The room board (hub/board.py, /services/board/): the instructor's page of every learner's last
+  check, fed by the learners' containers after each `lab check`.
 """
 import json
 import os
@@ -120,14 +122,34 @@ c.DockerSpawner.extra_host_config = {
 c.Spawner.start_timeout = 180
 c.Spawner.http_timeout = 300
 
+# ---- the room board (hub/board.py): the instructor's page at /services/board/ -----------------
+# It listens on the learners' network gateway, as the hub's API does: the proxy routes the
+# instructor there, and each learner's container posts its check results there (lab/board_client.py,
+# with the container's own hub token; $BIGFOOT_BOARD_URL tells the lab it runs under this hub).
+BOARD_URL = f"http://{S['hub_ip']}:{S['board_port']}"
+BOARD = {
+    "name": "board",
+    "url": BOARD_URL,
+    "command": [sys.executable, str(Path(__file__).resolve().parent / "board.py")],
+    "environment": {"BOARD_STATE": str(STATE / "board.json"), "BOARD_HIDE": S["admin"]},
+    "oauth_no_confirm": True,       # part of the hub: the instructor isn't asked to allow it
+}
+c.DockerSpawner.environment = {"BIGFOOT_BOARD_URL": f"{BOARD_URL}/services/board/"}
+
 # ---- idle servers ---------------------------------------------------------------------------
 c.JupyterHub.services = [{
     "name": "idle-culler",
     "command": [sys.executable, "-m", "jupyterhub_idle_culler", f"--timeout={S['cull_timeout']}",
                 f"--cull-every={max(60, min(600, S['cull_timeout'] // 4))}"],
-}]
+}, BOARD]
 c.JupyterHub.load_roles = [{
     "name": "idle-culler",
     "scopes": ["list:users", "read:users:activity", "read:servers", "delete:servers"],
     "services": ["idle-culler"],
+}, {
+    # the learners signed in (names only), so the ones with no check yet are on the board too;
+    # who may open the board is the admin role's `access:services`
+    "name": "board",
+    "scopes": ["list:users", "read:users:name"],
+    "services": ["board"],
 }]

@@ -92,6 +92,14 @@ def run_check(home: Path, key: str | None, verbose: bool = False, out=print, as_
         e["last_run"] = "error"    # the check couldn't judge: the learner's status stays what it was
     e["last_result"] = result.to_dict(with_log=False)   # what a room's board reads
     p.save()
+    # the next one after this exercise (wrapping around), not always the first unsolved: a learner
+    # who works on 05 after skipping 01 is told about 06, not nagged about 01
+    order = catalogue()
+    after = order[order.index(ex) + 1:] + order[:order.index(ex)]
+    nxt = next((x for x in after if p.entry(x)["status"] != "solved"), None)
+    from .board_client import push     # on the workshop hub only: the instructor's room board
+    push(result, on=ex.id if not result.passed else nxt and nxt.id,
+         solved=[x.id for x in order if p.entry(x)["status"] == "solved"])
     if as_json:
         out(result.to_json())
         return result.passed
@@ -110,11 +118,6 @@ def run_check(home: Path, key: str | None, verbose: bool = False, out=print, as_
     scenario = result.scenario
     if getattr(scenario, "traffic", None) is not None:
         out("  " + scenario.traffic.report().replace("\n", "\n  "))
-    # the next one after this exercise (wrapping around), not always the first unsolved: a learner
-    # who works on 05 after skipping 01 is told about 06, not nagged about 01
-    order = catalogue()
-    after = order[order.index(ex) + 1:] + order[:order.index(ex)]
-    nxt = next((x for x in after if Progress(home).entry(x)["status"] != "solved"), None)
     out(f"  next: `lab check {nxt.id}` ({nxt.title})" if nxt else "  all exercises solved!")
     return True
 

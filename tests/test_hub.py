@@ -14,25 +14,32 @@ tests share one hub, and each builds on the one before):
    browser session), not container to container (the learners' network has no inter-container
    traffic), while the hub reaches A;
 6. `lab check 02` in A's container fails the starter with the catalogue's kind, as on a laptop;
-7. the instructor is the hub's admin: sees both learners and the idle culler service;
+   B's passes on the solution's files;
+7. the instructor is the hub's admin: sees both learners and the idle culler service; the room
+   board (/services/board/, hub/board.py) shows the instructor both checks (who is on what, the
+   verdict, the failure kind, the room at a glance) and links to each learner's server, which the
+   instructor can open; a learner gets 403 there, and a learner's token cannot report for another;
 8. A's server stopped and started again through the API (a new container): A's edit and progress
    are still there (the volumes), and the warm spawn time is measured;
 9. `hub/hub.py down` stops the hub, its proxy and every learner's container and keeps the six
    volumes;
 10. `up` again: A is still signed in, her server starts on her volumes with her edit and
-   progress; `down --purge` leaves nothing.
+   progress, the room board still shows both learners' checks; `down --purge` leaves nothing.
 
 It runs only when asked (LAB_HUB_CHECK=1, which `make hub-check` sets, after installing the hub
 and its proxy under .lab/hub/ and building the learners' image) and a Docker engine answers. `make test` collects nothing here
 (the class below is not a test class then: a skip would fail CI, see tests/conftest.py). Its own
-hub: prefix `bigfoot-hub-check` (containers, volumes, network), a temporary state folder, free
-ports on 127.0.0.1, so an instructor's hub (`make hub`) on the same machine is left alone.
+hub: prefix `bigfoot-hub-check` (containers, volumes, network; $HUB_CHECK_PREFIX sets another, for two
+checks on one machine), a temporary state folder, free ports on 127.0.0.1, so an instructor's hub
+(`make hub`) on the same machine is left alone.
 Timings go to $LAB_HUB_CHECK_TIMINGS (JSON) if set.
 """
 from __future__ import annotations
 
+import html
 import json
 import os
+import re
 import secrets
 import shutil
 import socket
@@ -49,13 +56,14 @@ from lab.exercises import get
 
 HUB_CHECK = os.environ.get("LAB_HUB_CHECK") == "1"
 HUB_PY = KIT_ROOT / ".lab" / "hub" / "venv" / "bin" / "python"     # `make hub-install`
-PREFIX = "bigfoot-hub-check"
+PREFIX = os.environ.get("HUB_CHECK_PREFIX", "bigfoot-hub-check")
 LABEL = "org.bigfoot-hub.prefix"
 IMAGE = os.environ.get("HUB_IMAGE", "bigfoot-hub-singleuser:local")
 MEM_LIMIT = "2G"
 EXERCISE = "02"
 LEARNERS = ("alice", "bob")
 TIMINGS: dict[str, float] = {}
+BOARD_SEEN: dict[str, dict] = {}       # the room board's rows as the instructor saw them, by learner
 
 
 def _cannot_run() -> str | None:
@@ -100,11 +108,12 @@ class Hub:
     """One hub of the check: its environment, URL, secrets and the learners' sessions."""
 
     def __init__(self, tmp: Path):
-        port, api, proxy_api = free_ports(3)
+        port, api, proxy_api, board = free_ports(4)
         self.code = "check-" + secrets.token_hex(4)
         self.state = tmp / "state"
         self.env = {**os.environ, "HUB_PREFIX": PREFIX, "HUB_STATE": str(self.state), "HUB_IP": "127.0.0.1",
                     "HUB_PORT": str(port), "HUB_API_PORT": str(api), "HUB_PROXY_API_PORT": str(proxy_api),
+                    "HUB_BOARD_PORT": str(board),
                     "HUB_CODE": self.code, "HUB_IMAGE": IMAGE, "HUB_MEM_LIMIT": MEM_LIMIT, "HUB_CPU_LIMIT": "1"}
         self.url = f"http://127.0.0.1:{port}"
         self.sessions: dict[str, requests.Session] = {}
@@ -159,6 +168,10 @@ class Hub:
         status = self.status(name, self.tokens[name])
         assert status.status_code == 200, (status.status_code, status.text[:300])
         return time.monotonic() - t0
+
+    def board(self, s: requests.Session, path: str = "", **kw) -> requests.Response:
+        """The room board with a browser session (the board's OAuth with the hub: redirects)."""
+        return s.get(f"{self.url}/services/board/{path}", timeout=60, **kw)
 
     def status(self, name: str, token: str) -> requests.Response:
         return requests.get(f"{self.url}/user/{name}/api/status", headers={"Authorization": f"token {token}"},
@@ -348,6 +361,16 @@ class TestHubRoom:
         print(r.stdout[-3000:], r.stderr[-2000:], sep="\n")
         assert r.returncode == 1 and "not yet" in r.stdout, r.stdout[-3000:] + r.stderr[-3000:]
         assert progress("alice")["last_failure"] == ex.starter_fails_with
+        assert "room board" not in r.stderr, r.stderr        # the result reached the board
+
+    def test_check_02_passes_on_the_solution_in_the_other_learners_container(self, hub):
+        assert in_container("bob", "cp", "-r", f"/app/solutions/{get(EXERCISE).name}/app",
+                            f"/app/exercises/{get(EXERCISE).name}/").returncode == 0
+        t0 = time.monotonic()
+        r = in_container("bob", "lab", "check", EXERCISE, timeout=900)
+        TIMINGS["check_02_solution_in_container_s"] = round(time.monotonic() - t0, 1)
+        assert r.returncode == 0 and "passed" in r.stdout, r.stdout[-3000:] + r.stderr[-3000:]
+        assert "room board" not in r.stderr, r.stderr
 
     def test_the_instructor_is_admin_and_sees_every_learner_and_the_culler(self, hub):
         s = hub.sessions["instructor"]
@@ -359,6 +382,65 @@ class TestHubRoom:
         assert culler.status_code == 200, culler.text
         pid = culler.json().get("pid")
         assert pid and Path(f"/proc/{pid}/cmdline").read_bytes().find(b"jupyterhub_idle_culler") >= 0, culler.json()
+
+    def test_the_room_board_shows_the_instructor_each_learners_last_check(self, hub):
+        ex, s = get(EXERCISE), hub.sessions["instructor"]
+        r = hub.board(s, "api/room")             # OAuth with the hub, no confirmation page
+        assert r.status_code == 200 and r.url == f"{hub.url}/services/board/api/room", (r.status_code, r.url, r.text[:500])
+        room = r.json()
+        rows = {row["name"]: row for row in room["learners"]}
+        assert sorted(rows) == sorted(LEARNERS), rows             # the instructor is not a learner
+        alice, bob = rows["alice"], rows["bob"]
+        assert alice["on"] == EXERCISE and alice["solved"] == 0
+        assert (alice["last"]["exercise"], alice["last"]["status"], alice["last"]["kind"]) == (
+            EXERCISE, "fail", ex.starter_fails_with)
+        assert alice["stuck_s"] is not None and alice["fails"] == 1 and alice["last"]["ago_s"] < 900
+        assert bob["on"] == "03" and bob["solved"] == 1 and bob["stuck_s"] is None
+        assert (bob["last"]["exercise"], bob["last"]["status"], bob["last"]["kind"]) == (EXERCISE, "pass", None)
+        # alice on 02, bob on 03: a tie goes to the earlier exercise
+        assert room["glance"]["lines"] == [f"1 of 2 on {EXERCISE} · 1 of 2 passed {EXERCISE}",
+                                           f"1 of 2: {ex.starter_fails_with} on {EXERCISE}"], room["glance"]
+        BOARD_SEEN.update({name: {k: row[k] for k in ("on", "solved", "fails")} | {
+            "last": {k: row["last"][k] for k in ("exercise", "status", "kind", "message")}} for name, row in rows.items()})
+        # the page: the same, rendered, with a link to each learner's server and its own refresh
+        page = hub.board(s)
+        assert page.status_code == 200, page.text[:500]
+        for text in ("alice", "bob", "stuck longest: <b>alice</b>", f"1 of 2: {ex.starter_fails_with} on {EXERCISE}",
+                     'href="/user/alice/"', 'href="/user/bob/"', 'fetch("fragment"'):
+            assert text in page.text, (text, page.text[:3000])
+        fragment = hub.board(s, "fragment")
+        assert fragment.status_code == 200 and "alice" in fragment.text and "<html" not in fragment.text
+        # the hub's menu lists it for the instructor (Services), not for a learner
+        assert 'href="/services/board/"' in s.get(f"{hub.url}/hub/home", timeout=60).text
+        assert "/services/board/" not in hub.sessions["bob"].get(f"{hub.url}/hub/home", timeout=60).text
+        # the link helps: the admin reaches alice's JupyterLab (the hub asks the instructor to
+        # confirm access to someone else's server once: accept as a browser would)
+        lab = s.get(f"{hub.url}/user/alice/lab", timeout=60)
+        if lab.url.startswith(f"{hub.url}/hub/api/oauth2/authorize"):
+            assert lab.status_code == 200 and "alice" in lab.text, lab.text[:1000]
+            form = [(k, html.unescape(v)) for k, v in
+                    re.findall(r'<input type="hidden" name="([^"]+)" value="([^"]*)"', lab.text)]
+            lab = s.post(lab.url, data=form, timeout=60)        # "Authorize", with the hidden scopes
+        assert lab.status_code == 200 and lab.url.startswith(f"{hub.url}/user/alice/lab"), (lab.status_code, lab.url)
+
+    def test_the_room_board_is_for_the_instructor_only(self, hub):
+        for name in LEARNERS:
+            for path in ("", "api/room", "fragment"):
+                r = hub.board(hub.sessions[name], path)
+                assert r.status_code == 403 and "alice" not in r.text.replace(name, ""), (name, path, r.status_code, r.url)
+        # a learner's token reports for that learner only: bob's token cannot write alice's row
+        url = f"{hub.url}/services/board/api/learners/alice/results"
+        fake = {"exercise": EXERCISE, "status": "pass", "kind": None, "on": "03", "solved": [EXERCISE]}
+        r = requests.post(url, json=fake, headers={"Authorization": f"token {hub.tokens['bob']}"}, timeout=60)
+        assert r.status_code == 403 and "bob" in r.json()["error"], (r.status_code, r.text)
+        assert requests.post(url, json=fake, timeout=60).status_code == 401
+        assert requests.post(url, json=fake, headers={"Authorization": "token not-a-token"}, timeout=60).status_code == 403
+        # alice's own token writes only well-formed reports
+        r = requests.post(url, json={**fake, "status": "solved"}, headers={"Authorization": f"token {hub.tokens['alice']}"},
+                          timeout=60)
+        assert r.status_code == 400, (r.status_code, r.text)
+        rows = {row["name"]: row for row in hub.board(hub.sessions["instructor"], "api/room").json()["learners"]}
+        assert rows["alice"]["last"]["status"] == "fail" and rows["alice"]["on"] == EXERCISE, rows["alice"]
 
     def test_a_restarted_server_finds_the_learners_work(self, hub):
         note = "/app/exercises/02_add_field/NOTES.md"
@@ -415,6 +497,13 @@ class TestHubRoom:
         TIMINGS["spawn_after_hub_restart_alice_s"] = round(seconds, 1)
         assert in_container("alice", "cat", "/app/exercises/02_add_field/NOTES.md").stdout == "mine, before lunch\n"
         assert progress("alice")["last_failure"] == get(EXERCISE).starter_fails_with
+        # the room board kept both learners' checks (hub state folder: board.json)
+        r = hub.board(hub.sessions["instructor"], "api/room")
+        assert r.status_code == 200, (r.status_code, r.url, r.text[:500])
+        rows = {row["name"]: row for row in r.json()["learners"]}
+        assert {name: {k: row[k] for k in ("on", "solved", "fails")} | {
+            "last": {k: row["last"][k] for k in ("exercise", "status", "kind", "message")}}
+            for name, row in rows.items()} == BOARD_SEEN
         r = hub.run("down", "--purge")
         assert r.returncode == 0 and "purged" in r.stdout
         assert leftovers() == {"containers": [], "volumes": [], "networks": []}
