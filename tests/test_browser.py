@@ -1,6 +1,8 @@
 """What a person sees, in a real headless Chromium: the brand colour applied, or an unstyled page
 when the stylesheet 404s mid-deploy. Saves the screenshots the docs use (docs/img/)."""
+import os
 import shutil
+import signal
 from pathlib import Path
 
 import pytest
@@ -56,3 +58,120 @@ def test_naive_static_deploy_gives_unstyled_pages_and_the_fix_gives_none(lab, br
     lab.set_static_mode("shared")           # the fix: every release's hashed files stay available
     colours = [header_colour(browser, lab.url + "/") for _ in range(10)]
     assert colours == [BRAND] * 10, colours
+
+
+# ---------------------------------------------------------------- the chapters as slides (issue 22)
+# What the instructor projects: JupyterLab + jupyterlab_rise's slideshow page (/rise/<notebook>), as
+# `lab up --jupyter` serves it, at a projector's 1280×720, every slide stepped through with Space.
+# notebooks/rise.css is the kit's slide stylesheet (RISE loads it from the chapters' folder).
+# Chapters: 00 (the tour, where every room starts), 02 (the first real chapter: a mermaid diagram,
+# 120-character code lines) and 16 (the widest line, 204 characters, and the tallest cell, 61 lines):
+# a deck takes ~20 s to load and step through on a busy 2-core machine, so not all 17.
+import json as _json
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+
+SLIDE_CHAPTERS = ["00_tour", "02_add_field", "16_many_migrations"]
+PROJECTOR = {"width": 1280, "height": 720}
+MIN_TEXT_PX = 20
+PRESENT = """() => {
+  const all = [...document.querySelectorAll('.reveal .slides section.present')];
+  const s = all[all.length - 1];
+  if (!s) return null;
+  const shown = e => { const r = e.getBoundingClientRect(); return r.width > 0 && r.height > 0; };
+  const text = [...s.querySelectorAll('.jp-RenderedMarkdown p, .jp-RenderedMarkdown li')].filter(shown)
+      .map(e => [parseFloat(getComputedStyle(e).fontSize), e.innerText.slice(0, 40)]);
+  const scrolls = [...s.querySelectorAll('.jp-InputArea-editor .cm-scroller, .jp-OutputArea-output pre')]
+      .filter(shown).filter(e => e.scrollWidth > e.clientWidth + 1 || e.scrollHeight > e.clientHeight + 1)
+      .map(e => `${(e.innerText.split('\\n')[0] || '').slice(0, 50)}: ${e.scrollWidth}×${e.scrollHeight} ` +
+                `in ${e.clientWidth}×${e.clientHeight}`);
+  const asserts = [...s.querySelectorAll('.jp-InputArea-editor .cm-line')].filter(shown)
+      .map(e => e.textContent).filter(t => /^\\s*assert\\b/.test(t));
+  return {key: s.innerText.slice(0, 120), text, scrolls, asserts};
+}"""
+
+
+@pytest.fixture(scope="module")
+def rise_server():
+    """JupyterLab with RISE on a free port, rooted at the kit like `lab up --jupyter` (own config dirs)."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    tmp = Path(tempfile.mkdtemp(prefix="slides-"))
+    env = dict(os.environ, JUPYTER_CONFIG_DIR=str(tmp / "config"), JUPYTER_DATA_DIR=str(tmp / "data"),
+               JUPYTER_RUNTIME_DIR=str(tmp / "runtime"))
+    argv = [sys.executable, "-m", "jupyterlab", "--no-browser", "--ip=127.0.0.1", f"--port={port}",
+            "--port-retries=0", "--IdentityProvider.token=slides", f"--ServerApp.root_dir={KIT}"]
+    if os.geteuid() == 0:
+        argv.append("--allow-root")
+    log = open(tmp / "jupyter.log", "wb")
+    proc = subprocess.Popen(argv, env=env, stdout=log, stderr=subprocess.STDOUT, cwd=KIT, start_new_session=True)
+    base = f"http://127.0.0.1:{port}"
+    try:
+        for _ in range(240):
+            try:
+                urllib.request.urlopen(f"{base}/api/status?token=slides", timeout=2)
+                break
+            except OSError:
+                assert proc.poll() is None, (tmp / "jupyter.log").read_text()[-2000:]
+                time.sleep(0.5)
+        yield base
+    finally:
+        os.killpg(proc.pid, signal.SIGTERM)
+        proc.wait(timeout=30)
+        log.close()
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+@pytest.fixture(scope="module")
+def decks(browser, rise_server):
+    """Each chapter's slideshow at 1280×720, every slide visited: what was measured on each."""
+    found = {}
+    for chapter in SLIDE_CHAPTERS:
+        ctx = browser.new_context(viewport=PROJECTOR)
+        page = ctx.new_page()
+        errors = []
+        page.on("console", lambda m: m.type == "error" and errors.append(m.text[:160]))
+        page.on("pageerror", lambda e: errors.append(f"page error: {e}"[:160]))
+        page.goto(f"{rise_server}/rise/notebooks/{chapter}.ipynb?token=slides", wait_until="load")
+        page.wait_for_selector(".reveal .slides section.present .jp-Cell", timeout=90_000)
+        page.wait_for_timeout(1500)
+        slides = []
+        for _ in range(100):
+            here = page.evaluate(PRESENT)
+            if slides and here["key"] == slides[-1]["key"]:
+                break                                   # Space on the last slide stays there
+            slides.append(here)
+            page.keyboard.press("Space")
+            page.wait_for_timeout(300)
+        found[chapter] = {"slides": slides, "errors": errors}
+        ctx.close()
+    return found
+
+
+def test_slides_text_is_readable_and_code_fits_at_1280x720(decks):
+    for chapter, deck in decks.items():
+        assert len(deck["slides"]) >= 3, f"{chapter}: only {len(deck['slides'])} slide(s) reached"
+        small = [(px, t) for s in deck["slides"] for px, t in s["text"] if px < MIN_TEXT_PX]
+        assert not small, f"{chapter}: body text under {MIN_TEXT_PX} px (notebooks/rise.css): {small[:3]}"
+        scrolls = [x for s in deck["slides"] for x in s["scrolls"]]
+        assert not scrolls, f"{chapter}: code that scrolls instead of wrapping (notebooks/rise.css): {scrolls[:3]}"
+
+
+# Still shown, for causes outside the kit's slide files (strict: this fails once they are gone, so
+# the marker can't outlive them): RISE shows a cell's source as it is, and the chapters' asserts
+# share cells with code the slides need (hiding them takes the notebooks: checks in cells of their
+# own, which lab.slides then marks `skip`); and jupyterlab_rise 0.43.1's own page logs
+# "RangeError: Maximum call stack size exceeded" (its @jupyter/web-components theme listener turns
+# --jp-layout-color1/--jp-brand-color1 into FAST design tokens that recurse; a one-cell notebook
+# does it too), plus its reveal theme's Google Fonts and a 404 for each chapter's optional NN_*.css.
+@pytest.mark.xfail(strict=True, reason="asserts share cells with needed code; RISE 0.43.1's own RangeError")
+def test_slides_show_no_test_scaffolding_and_log_no_errors(decks):
+    for chapter, deck in decks.items():
+        asserts = [a for s in deck["slides"] for a in s["asserts"]]
+        assert not asserts, f"{chapter}: test scaffolding on the slides: {asserts[:3]}"
+        assert not deck["errors"], f"{chapter}: console errors: {sorted(set(deck['errors']))[:5]}"
