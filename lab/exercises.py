@@ -501,6 +501,15 @@ class Scenario:
                             f"{what}; while a statement waits that long for its lock, every request queues behind it",
                             "how long may users wait while your migration waits for its lock (chapter 07)? A timeout "
                             "is a guardrail only if it gives up before they notice")
+            if kind == "guardrail too tight":
+                from .pgwatch import STATEMENT_TIMEOUT_FLOOR
+                self.expect(False, Kind.GUARDRAIL_TIGHT,
+                            f"the plan built or validated on {table} under a statement timeout shorter than "
+                            f"{STATEMENT_TIMEOUT_FLOOR / 60:g} minutes: {what}. Here the table is small; on production's "
+                            f"it reads for minutes, the timeout cancels it, and a cancelled concurrent build leaves an "
+                            f"INVALID index behind (chapter 15)",
+                            "which of your statements are slow by design but block no one while they run? What "
+                            "should cut them short, and what only the ones that wait for a lock?")
             if kind == "long scan":
                 self.expect(False, Kind.LONG_LOCK,
                             f"the plan read all of {table} under its strongest lock: {what}; every request to {table} "
@@ -617,10 +626,42 @@ class Scenario:
                                 "what they were at the end of the plan", look)
             for t in kept:
                 self._expect_rows_unchanged(t, target, look)
+            each = self._expect_each_reverse(schema_release, sorted(added), target, {n for n, _, _ in stops},
+                                             set(state["disk"]), look)
             self.log(f"  ✓ the way back ({' → '.join(n for n, _, _ in stops)}) and forward again: schema restored at "
-                     f"each stop, {sum(rows.values()):,} rows kept ({time.monotonic() - t0:.1f} s)")
+                     f"each stop{each}, {sum(rows.values()):,} rows kept ({time.monotonic() - t0:.1f} s)")
         finally:
             self.lab.sql("drop schema if exists lab_way_back cascade")
+
+    def _expect_each_reverse(self, release: str, chain: list[str], target: str, stopped_at: set[str],
+                             on_disk: set[str], look: str) -> str:
+        """Every migration's own reverse, one at a time. The way back stops only where the plan stopped;
+        two migrations that one step ran have a state between them the plan never showed, and there a
+        reverse that does nothing hides behind an earlier one that happens to clean up after it (an
+        index left by a no-op reverse, dropped anyway with its column by the next reverse). From the
+        plan's end, each migration is unapplied on its own, then reapplied on its own: the schema at
+        every state between two of them must be the same going back as coming forward."""
+        between = [m for m in chain[:-1] if m not in stopped_at]
+        # A squash beside the migrations it replaces (chapter 16) is no chain of one-at-a-time steps,
+        # and `migrate sightings NAME` can't name a migration whose name begins another's.
+        if not between or any(o != m and o.startswith(m) for m in chain for o in on_disk):
+            return ""
+        def migrate(name: str, way: str) -> None:
+            try:
+                self.lab.migrate(release, f"sightings:{name}")
+            except LabError as e:
+                raise CheckFailed(Kind.REVERSE_BROKEN, f"migrating {way} to {name}, one migration at a time, "
+                                  f"failed: {e.message}", look) from None
+        back = {}
+        for name in reversed([target, *chain[:-1]]):
+            migrate(name, "back")
+            back[name] = self.schema_snapshot()
+        for name in chain:
+            migrate(name, "forward")
+            if name in between:
+                self._expect_schema(self.schema_snapshot(), back[name], f"after migrating back to {name} one "
+                                    f"migration at a time", f"what the migrations up to {name} make", look)
+        return f" and between each two of {', '.join(chain)}"
 
     def _way_back_stops(self, after_plan: dict, before: dict, target: str,
                         on_disk: set[str]) -> list[tuple[str, str, dict]]:

@@ -74,6 +74,7 @@ class Kind(StrEnum):
     SQUAWK = "squawk"
     GUARDRAIL_DODGED = "guardrail dodged"
     GUARDRAIL_LOOSE = "guardrail too loose"   # a lock_timeout so long that requests queue behind it anyway
+    GUARDRAIL_TIGHT = "guardrail too tight"   # a statement_timeout that production's table would cancel a concurrent build at
     # migration tests (exercise 14): the learner's test, run on releases the check keeps
     BUG_NOT_CAUGHT = "bug not caught"              # the test passes on the broken migration it is for
     REVERSE_NOT_TESTED = "reverse not tested"      # ... on one that can't be migrated back

@@ -354,6 +354,14 @@ HOT_SCHEMA = "lab_hot"
 # A lock_timeout is a guardrail only if it is short: while a statement waits for its lock, every
 # request queues behind it (chapter 07). Longer than this, set anywhere, is no guardrail.
 LOCK_TIMEOUT_CEILING = 5.0   # seconds
+# The other way round for the statements that are slow by design and block no one while they run:
+# CREATE INDEX CONCURRENTLY and VALIDATE CONSTRAINT read the whole table, which on production's
+# takes minutes (chapter 06: a million rows). A statement_timeout shorter than that cancels them
+# there, on the lab's small table never: the build leaves an INVALID index, the next run fails.
+STATEMENT_TIMEOUT_FLOOR = 600.0   # seconds
+_SLOW_BY_DESIGN = re.compile(r'create\s+(?:unique\s+)?index\s+concurrently\b.*?\bon\s+(?:only\s+)?(?:"?\w+"?\.)?"?(\w+)"?'
+                             r'|alter\s+table\s+(?:if\s+exists\s+)?(?:only\s+)?(?:"?\w+"?\.)?"?(\w+)"?\s+validate\s+constraint',
+                             re.I | re.S)
 
 
 _ALTER_TABLE = re.compile(r'alter\s+table\s+(?:if\s+exists\s+)?(?:only\s+)?(?:"?\w+"?\.)?"?(\w+)"?(.*)', re.I | re.S)
@@ -423,7 +431,7 @@ class HotTableWatch:
             f"drop schema if exists {HOT_SCHEMA} cascade",
             f"create schema {HOT_SCHEMA}",
             f"create table {HOT_SCHEMA}.ddl (xid xid8, tag text, query text, exclusive text[], blocking text[], "
-            f"lock_timeout text, proven text[], lock_timeout_source text, seq_read jsonb)",
+            f"lock_timeout text, proven text[], lock_timeout_source text, seq_read jsonb, statement_timeout text)",
             f"create table {HOT_SCHEMA}.writes (xid xid8, tbl text, op text, n bigint, seq_read bigint)",
             f"create table {HOT_SCHEMA}.files as select relname::text as tbl, relfilenode, reltuples "
             f"from pg_class where relname = any({hot}) and relkind = 'r'",
@@ -444,7 +452,8 @@ class HotTableWatch:
             f"(select source from pg_settings where name = 'lock_timeout'), "
             # rows this transaction has read by sequential scans so far, per hot table
             f"(select jsonb_object_agg(relname, seq_tup_read) from pg_stat_xact_user_tables "
-            f"where relname = any({hot})); end $$",
+            f"where relname = any({hot})), "
+            f"current_setting('statement_timeout'); end $$",
             f"create event trigger {HOT_SCHEMA}_ddl on ddl_command_end execute function {HOT_SCHEMA}.on_ddl()",
             f"create function {HOT_SCHEMA}.on_write() returns trigger language plpgsql security definer "
             f"set search_path = pg_catalog as $$ begin "
@@ -528,6 +537,16 @@ class HotTableWatch:
                     (LOCK_TIMEOUT_CEILING,)):
                 out.append(("guardrail too loose", tbl, f"`{query.strip()[:160]}` ran with lock_timeout = {setting}"
                                                         + (" (no limit: it waits for ever)" if setting == "0" else "")))
+            for query, setting in self.lab.sql(
+                    f"select query, statement_timeout from {HOT_SCHEMA}.ddl where statement_timeout::interval "
+                    f"> interval '0' and statement_timeout::interval < make_interval(secs => %s) order by xid",
+                    (STATEMENT_TIMEOUT_FLOOR,)):
+                for statement in query.split(";"):
+                    m = _SLOW_BY_DESIGN.search(statement)
+                    tbl = m and (m.group(1) or m.group(2))
+                    if tbl in self.tables and not any(f[0] == "guardrail too tight" and f[1] == tbl for f in out):
+                        out.append(("guardrail too tight", tbl, f"`{statement.strip()[:160]}` ran with "
+                                                                f"statement_timeout = {setting}"))
             self._findings = out
         return self._findings
 
