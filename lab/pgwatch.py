@@ -20,6 +20,8 @@ import threading
 import time
 from dataclasses import dataclass, field
 
+from .kinds import CheckFailed, Kind
+
 SAMPLE = """
 select a.pid, coalesce(a.application_name, ''), a.query, l.mode, l.granted,
        extract(epoch from clock_timestamp() - coalesce(a.query_start, clock_timestamp()))::float8,
@@ -565,3 +567,102 @@ class HotTableWatch:
                 conn.execute(f"drop event trigger if exists {HOT_SCHEMA}_ddl")
                 conn.execute(f"drop schema if exists {HOT_SCHEMA} cascade")
         return False
+
+
+# ---------------------------------------------------------------- an open write (chapter and exercise 15)
+class OpenWrite:
+    """A transaction that wrote to `table` and hasn't committed: it holds ROW EXCLUSIVE on `table`,
+    which `CREATE INDEX CONCURRENTLY` must wait for (after it has added the INVALID index) and a
+    plain `CREATE INDEX` (SHARE) queues behind.
+
+    It watches who waits for it (pg_blocking_pids, 20 times a second): once the first statement
+    that waited has given up (its lock_timeout fired), or has waited `patience` seconds (then it
+    cancels that statement with pg_cancel_backend, like a pipeline's timeout), it rolls back. It
+    never lasts longer than `max_seconds`.
+    """
+
+    # what the import wrote (any INSERT takes ROW EXCLUSIVE on its table)
+    WRITES = {
+        "sightings_comment": "insert into sightings_comment (sighting_id, author, body, created_at) "
+               "select min(id), 'import', 'imported, not committed yet', now() from sightings_sighting",
+        "sightings_sighting": "insert into sightings_sighting (title, description, location, sighted_at, reporter, "
+                              "score, created_at) values ('Imported', 'Not committed yet.', 'Bluff Creek, "
+                              "California', now(), 'import', 0, now())",
+    }
+
+    def __init__(self, lab, table: str, patience: float = 3.0, max_seconds: float = 120.0):
+        self.lab, self.table, self.patience, self.max_seconds = lab, table, patience, max_seconds
+        self.write = self.WRITES[table]
+        self.pid: int | None = None
+        self.victim: tuple[int, str] | None = None   # (pid, statement) of the first statement that waited
+        self.how = ""                                # "gave up" (its own timeout) or "cancelled" (by the check)
+        self.waited = 0.0
+        self._held, self._stop = threading.Event(), threading.Event()
+        self._error: Exception | None = None
+        self._thread: threading.Thread | None = None
+
+    @property
+    def alive(self) -> bool:
+        return self._thread is not None and self._thread.is_alive()
+
+    @property
+    def error(self) -> Exception | None:
+        """What ended the import's transaction if it didn't end on its own terms (a terminated
+        connection: someone ran pg_terminate_backend on it). Never swallowed: the check reports it."""
+        return self._error
+
+    @property
+    def bit(self) -> bool:
+        """A statement really waited for it and failed (the obstacle did its job)."""
+        return self.victim is not None and bool(self.how)
+
+    def __enter__(self) -> "OpenWrite":
+        self._thread = threading.Thread(target=self._run, daemon=True, name="open-write")
+        self._thread.start()
+        if not self._held.wait(10) or self._error:
+            raise CheckFailed(Kind.CHECK_ERROR, f"the check could not open its transaction on {self.table}: "
+                              f"{self._error}", "run the check again")
+        return self
+
+    def __exit__(self, *exc):
+        self.stop()
+        return False
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread:
+            self._thread.join(timeout=10)
+
+    def _run(self) -> None:
+        db = self.lab.db
+        try:
+            # the import connects as the app's own role, as a colleague's import would (a superuser's
+            # session is one the app's migrations can't touch, which would hide what they do to others)
+            with db.connect(superuser=False, dbname=db.db_name, autocommit=False) as conn, \
+                    db.connect(dbname=db.db_name) as look:
+                conn.execute("set application_name = 'import (open transaction)'")
+                self.pid = conn.info.backend_pid
+                conn.execute(self.write)
+                started = time.monotonic()
+                self._held.set()
+                first_seen = None
+                while not self._stop.is_set() and time.monotonic() - started < self.max_seconds:
+                    rows = look.execute("select pid, query from pg_stat_activity where %s = any(pg_blocking_pids(pid)) "
+                                        "order by query_start", (self.pid,)).fetchall()
+                    waiting = {pid: q for pid, q in rows}
+                    if self.victim is None and waiting:
+                        self.victim, first_seen = next(iter(waiting.items())), time.monotonic()
+                    if self.victim is not None:
+                        self.waited = time.monotonic() - first_seen
+                        if self.victim[0] not in waiting:
+                            self.how = "gave up"
+                            break
+                        if self.waited >= self.patience:
+                            look.execute("select pg_cancel_backend(%s)", (self.victim[0],))
+                            self.how = "cancelled"
+                            break
+                    self._stop.wait(0.05)
+                conn.rollback()     # what the import wrote never existed
+        except Exception as e:  # noqa: BLE001 - reported by __enter__ or as a check error
+            self._error = e
+            self._held.set()

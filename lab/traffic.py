@@ -473,6 +473,38 @@ def describe(r: Record) -> str:
     return text
 
 
+def release_assets_check(lab):
+    """A traffic page_check: a page must link only static files of the release that rendered it
+    (its staticfiles.json). Returns None, or what is wrong, in words."""
+    manifests: dict[str, set[str]] = {}
+    lock = threading.Lock()
+
+    def files_of(release: str) -> set[str] | None:
+        with lock:
+            if release not in manifests:
+                try:
+                    path = lab.releases.get(release).static / "staticfiles.json"
+                    manifests[release] = set(json.loads(path.read_text())["paths"].values())
+                except Exception:  # noqa: BLE001 - an unknown release: nothing to compare with
+                    manifests[release] = None
+            return manifests[release]
+
+    def check(release, path, html):
+        own = files_of(release) if release else None
+        if own is None:
+            return None
+        for asset in dict.fromkeys(ASSET_RE.findall(html)):
+            name = asset[len("/static/"):] if asset.startswith("/static/") else asset
+            if name not in own:
+                owners = [r for r in sorted(lab.releases.names()) if r != release and name in (files_of(r) or ())]
+                return (f"release {release} rendered {path}, and the page links {asset}, a file release {release} "
+                        f"doesn't have" + (f" (release {', '.join(owners)} has it)" if owners else "") +
+                        ": part of this page was written by another release")
+        return None
+
+    return check
+
+
 def run_traffic(base_url: str, duration: float = 5.0, users: int = 4, **kw) -> TrafficResult:
     run = TrafficRun(base_url, users=users, duration=duration, **kw)
     run.start()

@@ -151,3 +151,17 @@ def test_every_check_walks_the_way_back_or_says_why_not(ex):
     else:
         assert isinstance(reason, str) and len(reason) > 40, f"check {ex.id}: WAY_BACK_SKIPPED needs a real reason"
         print(f"check {ex.id} does not walk the way back: {reason}")
+
+
+def test_chapters_use_the_kits_public_modules_not_a_checks_insides():
+    """A chapter shows what the kit does with the kit's public modules (lab.pgwatch's obstacles,
+    lab.traffic's page checks): a check is the exercise's judge, and changes with its exercise."""
+    import json
+    import re
+    found = []
+    for nb in sorted((EXERCISES_DIR.parent / "notebooks").glob("*.ipynb")):
+        for cell in json.loads(nb.read_text())["cells"]:
+            src = "".join(cell["source"])
+            if cell["cell_type"] == "code" and re.search(r"^\s*(from|import)\s+lab\.checks\b", src, re.M):
+                found.append(nb.name)
+    assert not found, found

@@ -23,19 +23,17 @@ from __future__ import annotations
 import hashlib
 import http.client
 import json
-import re
-import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from lab.exercises import CheckFailed, Kind, Scenario
+from lab.traffic import release_assets_check
 
 PRODUCTION, NEW, NEXT = "v2", "v3", "v4"
 PRODUCTION_OVERLAY = "app_v2"
 # sha256 of app_v2/ as the kit ships it (relative path + bytes of every file): see _overlay_digest
 PRODUCTION_DIGEST = "082e7d8ea9af4d85965fa915f94e340a36f5c777cc1a577917b86e3e5ab887a0"
-ASSET_RE = re.compile(r'(?:href|src)="(/static/[^"]+)"')
 LOOK_SHARED = ("both releases read and write one cache table. What makes the key a release writes differ from "
                "the key any other release reads, this deploy and the next one, without anyone remembering to "
                "change it? (CACHES in bigfoot/release_settings.py: KEY_PREFIX, VERSION; chapter 11)")
@@ -64,38 +62,6 @@ def _overlay_digest(folder: Path) -> str:
                     and "__pycache__" not in p.parts):
         h.update(str(f.relative_to(folder)).encode() + b"\0" + f.read_bytes() + b"\0")
     return h.hexdigest()
-
-
-def release_assets_check(lab):
-    """A traffic page_check: a page must link only static files of the release that rendered it
-    (its staticfiles.json). Returns None, or what is wrong, in words."""
-    manifests: dict[str, set[str]] = {}
-    lock = threading.Lock()
-
-    def files_of(release: str) -> set[str] | None:
-        with lock:
-            if release not in manifests:
-                try:
-                    path = lab.releases.get(release).static / "staticfiles.json"
-                    manifests[release] = set(json.loads(path.read_text())["paths"].values())
-                except Exception:  # noqa: BLE001 - an unknown release: nothing to compare with
-                    manifests[release] = None
-            return manifests[release]
-
-    def check(release, path, html):
-        own = files_of(release) if release else None
-        if own is None:
-            return None
-        for asset in dict.fromkeys(ASSET_RE.findall(html)):
-            name = asset[len("/static/"):] if asset.startswith("/static/") else asset
-            if name not in own:
-                owners = [r for r in sorted(lab.releases.names()) if r != release and name in (files_of(r) or ())]
-                return (f"release {release} rendered {path}, and the page links {asset}, a file release {release} "
-                        f"doesn't have" + (f" (release {', '.join(owners)} has it)" if owners else "") +
-                        ": part of this page was written by another release")
-        return None
-
-    return check
 
 
 class CacheScenario(Scenario):

@@ -1,6 +1,6 @@
 """Check for exercise 15: a migration that died half-way must be finished by the next attempt.
 
-The obstacle is the check's own (lab.checks.ex15_failed_halfway.OpenWrite): when the plan starts, a
+The obstacle is lab.pgwatch.OpenWrite: when the plan starts, a
 transaction that wrote to sightings_comment is still open, as a comment import that hasn't
 committed would be. `CREATE INDEX CONCURRENTLY` adds the index to the catalogue, commits that,
 and then waits for every transaction that was writing the table: it waits for this one. The
@@ -23,14 +23,12 @@ The verdict rests on what PostgreSQL records, not on timing:
 from __future__ import annotations
 
 import re
-import threading
 import json
-import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from lab.exercises import CheckFailed, Kind, Scenario
-from lab.pgwatch import BLOCKS_WRITES, MODES, DDLAudit
+from lab.pgwatch import BLOCKS_WRITES, MODES, DDLAudit, OpenWrite
 
 TABLE = "sightings_comment"
 INDEX = "comment_author_idx"
@@ -45,104 +43,6 @@ LOOK_RERUN = ("the first attempt died half-way and left something behind; the ne
 # Rows as they were before the plan (deleted or changed ones show up as a different fingerprint).
 FINGERPRINT = (f"select count(*), coalesce(md5(string_agg(id || '|' || sighting_id || '|' || author || '|' || body "
                f"|| '|' || created_at, ',' order by id)), '') from {TABLE} where id <= %s")
-
-
-class OpenWrite:
-    """A transaction that wrote to `table` and hasn't committed: it holds ROW EXCLUSIVE on `table`,
-    which `CREATE INDEX CONCURRENTLY` must wait for (after it has added the INVALID index) and a
-    plain `CREATE INDEX` (SHARE) queues behind.
-
-    It watches who waits for it (pg_blocking_pids, 20 times a second): once the first statement
-    that waited has given up (its lock_timeout fired), or has waited `patience` seconds (then it
-    cancels that statement with pg_cancel_backend, like a pipeline's timeout), it rolls back. It
-    never lasts longer than `max_seconds`.
-    """
-
-    # what the import wrote (any INSERT takes ROW EXCLUSIVE on its table)
-    WRITES = {
-        TABLE: f"insert into {TABLE} (sighting_id, author, body, created_at) "
-               "select min(id), 'import', 'imported, not committed yet', now() from sightings_sighting",
-        "sightings_sighting": "insert into sightings_sighting (title, description, location, sighted_at, reporter, "
-                              "score, created_at) values ('Imported', 'Not committed yet.', 'Bluff Creek, "
-                              "California', now(), 'import', 0, now())",
-    }
-
-    def __init__(self, lab, table: str = TABLE, patience: float = PATIENCE, max_seconds: float = OBSTACLE_MAX):
-        self.lab, self.table, self.patience, self.max_seconds = lab, table, patience, max_seconds
-        self.write = self.WRITES[table]
-        self.pid: int | None = None
-        self.victim: tuple[int, str] | None = None   # (pid, statement) of the first statement that waited
-        self.how = ""                                # "gave up" (its own timeout) or "cancelled" (by the check)
-        self.waited = 0.0
-        self._held, self._stop = threading.Event(), threading.Event()
-        self._error: Exception | None = None
-        self._thread: threading.Thread | None = None
-
-    @property
-    def alive(self) -> bool:
-        return self._thread is not None and self._thread.is_alive()
-
-    @property
-    def error(self) -> Exception | None:
-        """What ended the import's transaction if it didn't end on its own terms (a terminated
-        connection: someone ran pg_terminate_backend on it). Never swallowed: the check reports it."""
-        return self._error
-
-    @property
-    def bit(self) -> bool:
-        """A statement really waited for it and failed (the obstacle did its job)."""
-        return self.victim is not None and bool(self.how)
-
-    def __enter__(self) -> "OpenWrite":
-        self._thread = threading.Thread(target=self._run, daemon=True, name="open-write")
-        self._thread.start()
-        if not self._held.wait(10) or self._error:
-            raise CheckFailed(Kind.CHECK_ERROR, f"the check could not open its transaction on {self.table}: "
-                              f"{self._error}", "run the check again")
-        return self
-
-    def __exit__(self, *exc):
-        self.stop()
-        return False
-
-    def stop(self) -> None:
-        self._stop.set()
-        if self._thread:
-            self._thread.join(timeout=10)
-
-    def _run(self) -> None:
-        db = self.lab.db
-        try:
-            # the import connects as the app's own role, as a colleague's import would (a superuser's
-            # session is one the app's migrations can't touch, which would hide what they do to others)
-            with db.connect(superuser=False, dbname=db.db_name, autocommit=False) as conn, \
-                    db.connect(dbname=db.db_name) as look:
-                conn.execute("set application_name = 'import (open transaction)'")
-                self.pid = conn.info.backend_pid
-                conn.execute(self.write)
-                started = time.monotonic()
-                self._held.set()
-                first_seen = None
-                while not self._stop.is_set() and time.monotonic() - started < self.max_seconds:
-                    rows = look.execute("select pid, query from pg_stat_activity where %s = any(pg_blocking_pids(pid)) "
-                                        "order by query_start", (self.pid,)).fetchall()
-                    waiting = {pid: q for pid, q in rows}
-                    if self.victim is None and waiting:
-                        self.victim, first_seen = next(iter(waiting.items())), time.monotonic()
-                    if self.victim is not None:
-                        self.waited = time.monotonic() - first_seen
-                        if self.victim[0] not in waiting:
-                            self.how = "gave up"
-                            break
-                        if self.waited >= self.patience:
-                            look.execute("select pg_cancel_backend(%s)", (self.victim[0],))
-                            self.how = "cancelled"
-                            break
-                    self._stop.wait(0.05)
-                conn.rollback()     # what the import wrote never existed
-        except Exception as e:  # noqa: BLE001 - reported by __enter__ or as a check error
-            self._error = e
-            self._held.set()
 
 
 DROP_AUDIT = [
@@ -233,7 +133,7 @@ def check(work_dir: Path, log=None) -> Scenario:
             # waited for it failed (or the plan is over)
             if obstacles or (index_state(scenario) or (False,))[0]:
                 return
-            o = OpenWrite(scenario.lab)
+            o = OpenWrite(scenario.lab, TABLE, patience=PATIENCE, max_seconds=OBSTACLE_MAX)
             obstacles.append(o.__enter__())
             scenario.log(f"→ a comment import (pid {o.pid}) has written to {TABLE} and not committed yet")
 
