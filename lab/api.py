@@ -419,7 +419,7 @@ class Lab:
     def _replace_slot(self, name: str, release: Release, drain: bool = True) -> None:
         """Take a slot out of nginx, restart it on `release`, health-check it, put it back
         (lab/deploy.py: roll_slot). The caller has published the release's static files already.
-        Every rolling step of a deploy passes here: a check may watch it (lab/checks/ex02_add_field.py)."""
+        Every rolling step of a deploy passes here: a check may watch it (lab/probes.py: run_plan)."""
         roll_slot(self.backend, name, release.name, drain)
 
     def deploy(self, release: str, slot: str | None = None, strategy: str = "rolling",

@@ -134,7 +134,7 @@ class LocalBackend(Backend):
             self.lab._publish_static(self.lab.releases.get(release))
 
     def migrate(self, release: str) -> None:
-        # through the Lab's own verb (a check may watch it: lab/checks/ex02_add_field.py)
+        # through the Lab's own verb (a check may watch it: lab/probes.py, run_plan)
         self.lab.migrate(release, only_if_needed=True)
 
     def switch(self, live: dict[str, bool], drain: bool) -> bool:
@@ -176,5 +176,5 @@ class LocalBackend(Backend):
 
     def replace_slot(self, slot: str, release: str) -> None:
         # Through Lab._replace_slot, which runs the engine's roll_slot: a check may watch every
-        # slot change there (lab/checks/ex02_add_field.py visits the site right after each one).
+        # slot change there (lab/probes.py visits the site right after each one).
         self.lab._replace_slot(slot, self.lab.releases.get(release))

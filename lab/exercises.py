@@ -286,9 +286,9 @@ class Scenario:
                     if retries:
                         failure.message += f" (and the {retries} retr{'y' if retries == 1 else 'ies'} before it)"
                     raise
-                self.failed_attempts.append((_describe_step(step), failure.message))
+                self.failed_attempts.append((describe_step(step), failure.message))
                 # "failed (lock timeout), retry 2 of 5": the kind first, the details after
-                self.log(f"  ✗ `{_describe_step(step)}` failed ({failure.reason}), retry {attempt} of {retries} "
+                self.log(f"  ✗ `{describe_step(step)}` failed ({failure.reason}), retry {attempt} of {retries} "
                          f"in {delay:g}s: {failure.message}")
                 time.sleep(delay)
 
@@ -307,7 +307,7 @@ class Scenario:
             elif a == "wait":
                 time.sleep(float(step.get("seconds", 1)))
         except LabError as e:
-            raise CheckFailed(e.kind or Kind.STEP_FAILED, f"step `{_describe_step(step)}` failed: {e.message}",
+            raise CheckFailed(e.kind or Kind.STEP_FAILED, f"step `{describe_step(step)}` failed: {e.message}",
                               e.hint or "run the check with `-v` to see every step's output") from None
 
     def run(self, steps: list[dict] | None = None, settle: float = 0.6, during=None, before_step=None,
@@ -329,10 +329,10 @@ class Scenario:
                     self._await_coverage(t, since, label)
                     if before_step:
                         before_step(self, step)
-                    t.mark(_describe_step(step))
-                    since, label = t.marks[-1][0], f"during and after `{_describe_step(step)}`"
+                    t.mark(describe_step(step))
+                    since, label = t.marks[-1][0], f"during and after `{describe_step(step)}`"
                     self.run_step(step)
-                    self.schema_timeline.append((f"after the plan's step `{_describe_step(step)}`", self.schema_snapshot()))
+                    self.schema_timeline.append((f"after the plan's step `{describe_step(step)}`", self.schema_snapshot()))
                 if during:
                     during(self)
                 time.sleep(settle)
@@ -711,7 +711,7 @@ class Scenario:
                     self.lab.manage(step["release"], *manage_command(step))
             except LabError as e:
                 raise CheckFailed(Kind.REVERSE_BROKEN, f"after migrating back to {target}, the plan's step "
-                                  f"`{_describe_step(step)}` failed when run again: {e.message}", look) from None
+                                  f"`{describe_step(step)}` failed when run again: {e.message}", look) from None
 
     def _expect_rows_unchanged(self, table: str, target: str, look: str) -> None:
         """Every row of `table` as it was before the way back, in the columns that were there before
@@ -890,7 +890,7 @@ LOOK_AT = {
 }
 
 
-def _describe_step(step: dict) -> str:
+def describe_step(step: dict) -> str:
     bits = [step["action"]] + [f"{k}={v}" for k, v in step.items() if k != "action"]
     return " ".join(str(b) for b in bits)
 

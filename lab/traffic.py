@@ -52,7 +52,7 @@ class Record:
         return self.error is None
 
 
-class _Response:
+class Response:
     def __init__(self, status, headers, body):
         self.status, self.headers, self.body = status, headers, body
 
@@ -102,7 +102,7 @@ class _User:
         self.conn = http.client.HTTPConnection(self.run.host, self.run.port, timeout=self.run.timeout)
         self.conn_used = False
 
-    def request(self, journey, method, path, body=None, expect=(200,), page_release=None) -> _Response | None:
+    def request(self, journey, method, path, body=None, expect=(200,), page_release=None) -> Response | None:
         if self.conn is None:
             self._connect()
         headers = {"Host": f"{self.run.host}:{self.run.port}", "User-Agent": AGENTS[self.index % len(AGENTS)]}
@@ -129,7 +129,7 @@ class _User:
                 r = self.conn.getresponse()
             payload = r.read()
             self.conn_used = True
-            resp = _Response(r.status, {k.lower(): v for k, v in r.getheaders()}, payload)
+            resp = Response(r.status, {k.lower(): v for k, v in r.getheaders()}, payload)
             if r.will_close:
                 self.conn.close()
                 self.conn = None
@@ -261,7 +261,7 @@ class _User:
             self._drop()
 
 
-def classify(method: str, path: str, resp: _Response) -> tuple[str, str | None]:
+def classify(method: str, path: str, resp: Response) -> tuple[str, str | None]:
     """Name a failure the way a learner should read it."""
     app_error = resp.header("x-app-error")
     if resp.status == 404 and path.startswith("/static/"):

@@ -17,7 +17,7 @@ import http.client
 import re
 from pathlib import Path
 
-from lab.exercises import CheckFailed, Kind, Scenario, _describe_step
+from lab.exercises import CheckFailed, Kind, Scenario, describe_step
 
 ASSET_RE = re.compile(r'(?:href|src)="(/static/[^"]+)"')
 DETAIL_RE = re.compile(r'href="(/sightings/\d+/)"')
@@ -106,7 +106,7 @@ def check(work_dir: Path, log=None) -> Scenario:
 
         def boundary(sc, step):
             probe.checkpoint(f"after `{done[-1]}`" if done else "before the first step")
-            done.append(_describe_step(step))
+            done.append(describe_step(step))
 
         s.run(before_step=boundary)
         probe.checkpoint(f"after `{done[-1]}` (the end of the plan)")

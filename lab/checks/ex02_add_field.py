@@ -8,13 +8,10 @@ one at a time, with a visitor between them); both columns' database defaults are
 the release's own model and migrations say so (a default added by hand, with the migration
 `--fake`d, is gone on the next database built from the files).
 """
-import http.client
-import re
 from pathlib import Path
-from urllib.parse import urlencode
 
-from lab.exercises import LOOK_AT, CheckFailed, Kind, Scenario, _describe_step, traffic_kind
-from lab.traffic import CSRF_RE, DETAIL_RE
+from lab.exercises import CheckFailed, Kind, Scenario
+from lab.probes import posted_sightings, run_plan
 
 TABLE = "sightings_sighting"
 # How far a new sighting's edited_at may be from its created_at (set by Django as it saves): the
@@ -22,132 +19,6 @@ TABLE = "sightings_sighting"
 POSTED_TOLERANCE_S = 5
 LOOK_DEFAULT = ("old code's INSERTs don't name `flagged`: only a default kept by the database fills it "
                 "(`default=` lives in Python, in the new release only)")
-
-
-def _http(port: int, method: str, path: str, body: dict | None = None, cookies: dict | None = None):
-    from lab.traffic import _Response
-    headers = {"Host": f"127.0.0.1:{port}", "User-Agent": "bigfoot-check-visitor"}
-    if cookies:
-        headers["Cookie"] = "; ".join(f"{k}={v}" for k, v in cookies.items())
-    data = None
-    if body is not None:
-        data = urlencode(body).encode()
-        headers["Content-Type"] = "application/x-www-form-urlencoded"
-    c = http.client.HTTPConnection("127.0.0.1", port, timeout=15)
-    try:
-        c.request(method, path, body=data, headers=headers)
-        r = c.getresponse()
-        return _Response(r.status, {k.lower(): v for k, v in r.getheaders()}, r.read())
-    finally:
-        c.close()
-
-
-class Visitor:
-    """One visitor, played on purpose on every live slot (straight to the slot, not through nginx) at
-    the moments a deploy breaks things: every step boundary, right after every migration and right
-    after every slot changes release. It opens the list page and a sighting, and posts a sighting.
-    What random traffic finds by luck in those windows, this finds every time."""
-
-    def __init__(self, s: Scenario):
-        self.s = s
-        self.posted = 0
-        self.visits = 0
-
-    def visit(self, when: str) -> None:
-        for sl in self.s.lab.status()["slots"]:
-            if sl["live"]:
-                self._visit_slot(sl, when)
-
-    def _visit_slot(self, sl: dict, when: str) -> None:
-        from lab.traffic import classify
-        port, who = sl["port"], f"slot {sl['slot']} ({sl['release'] or sl['deployed_release']})"
-        self.visits += 1
-
-        def expect(method, path, resp, ok=(200,)):
-            if resp.status not in ok:
-                kind, detail = classify(method, path, resp)
-                raise CheckFailed(traffic_kind(kind),
-                                  f"{when}, a visitor on {who}: {method} {path} → {resp.status}"
-                                  + (f": {detail}" if detail else "") + " (the random traffic meets this by luck; "
-                                  "the check plays it on purpose at every such moment)",
-                                  LOOK_AT.get(kind.split(" ")[0], LOOK_AT["500"]))
-
-        page = _http(port, "GET", "/")
-        expect("GET", "/", page)
-        link = DETAIL_RE.search(page.body.decode(errors="replace"))
-        if link:
-            expect("GET", link.group(1), _http(port, "GET", link.group(1)))
-        form = _http(port, "GET", "/sightings/new/")
-        expect("GET", "/sightings/new/", form)
-        token = CSRF_RE.search(form.body.decode(errors="replace"))
-        cookie = re.search(r"csrftoken=([^;]+)", form.headers.get("set-cookie", ""))
-        if not (token and cookie):
-            return   # the traffic reports a form without a token as a broken journey
-        resp = _http(port, "POST", "/sightings/new/", {
-            "csrfmiddlewaretoken": token.group(1), "title": "Check visitor: footprints at the gate",
-            "description": "Posted by the check.", "location": "Orleans, CA", "sighted_at": "2026-11-20 07:00",
-            "reporter": "check"}, {"csrftoken": cookie.group(1)})
-        expect("POST", "/sightings/new/", resp, ok=(302,))
-        self.posted += 1
-
-
-def run_plan(s: Scenario, after_change=None, before_step=None) -> Visitor:
-    """The plan under traffic, with a Visitor at every step boundary, after every migration and after
-    every slot change (`after_change(when)` runs there too). When a step fails after requests already
-    failed, those requests are the first thing that broke: report them (the step's failure is added)."""
-    visitor = Visitor(s)
-    lab = s.lab
-    migrate, replace_slot = lab.migrate, lab._replace_slot
-
-    def changed(when):
-        visitor.visit(when)
-        if after_change:
-            after_change(when)
-
-    def migrate_then_visit(release, target=None, only_if_needed=False):
-        # One migration at a time: each commits on its own in production too, and the old code
-        # serves between two of them (a default dropped by one and added back by the next is a
-        # window of failures, however short).
-        took = 0.0
-        pending = lab.unapplied_migrations(release) if target is None else []
-        if len(pending) > 1 and all(m.startswith("sightings.") for m in pending):
-            for m in pending[:-1]:
-                name = m.split(".", 1)[1]
-                took += migrate(release, f"sightings:{name}")
-                changed(f"right after release {release}'s migration {name} ran (before the next one)")
-        took += migrate(release, target, only_if_needed=only_if_needed)
-        changed(f"right after release {release}'s migrations ran")
-        return took
-
-    def replace_then_visit(name, release, drain=True):
-        replace_slot(name, release, drain)
-        changed(f"right after slot {name} switched to release {release.name}")
-
-    def boundary(sc, step):
-        changed(f"before the step `{_describe_step(step)}`")
-        if before_step:
-            before_step(sc, step)
-
-    lab.migrate, lab._replace_slot = migrate_then_visit, replace_then_visit
-    try:
-        s.run(before_step=boundary)
-        changed("after the last step")
-    except CheckFailed as step_failure:
-        if step_failure.reason != Kind.TRAFFIC_GAP and s.traffic is not None and s.traffic.errors:
-            try:
-                s.expect_no_failed_requests()
-            except CheckFailed as first:
-                first.message += f"; then: {step_failure.message.split('; before that')[0]}"
-                raise first from None
-        raise
-    finally:
-        lab.migrate, lab._replace_slot = migrate, replace_slot
-    return visitor
-
-
-def posted_sightings(s: Scenario, visitor: Visitor) -> int:
-    """Sightings created during the plan: each accepted report POST (traffic or visitor) is one new row."""
-    return visitor.posted + sum(1 for r in s.traffic.records if r.journey == "report" and r.method == "POST" and r.ok)
 
 
 def check(work_dir: Path, log=None) -> Scenario:

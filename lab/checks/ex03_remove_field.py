@@ -8,7 +8,7 @@ the seeded ones and every sighting posted during the deploy.
 import re
 from pathlib import Path
 
-from lab.checks.ex02_add_field import posted_sightings, run_plan
+from lab.probes import posted_sightings, run_plan
 from lab.exercises import Kind, Scenario
 
 TABLE = "sightings_sighting"

@@ -11,7 +11,7 @@ Then EVERY row is compared: each one holds the last value written to it, by whic
 """
 from pathlib import Path
 
-from lab.checks.ex02_add_field import posted_sightings, run_plan
+from lab.probes import posted_sightings, run_plan
 from lab.exercises import LOOK_AT, CheckFailed, Kind, Scenario
 
 TABLE = "sightings_sighting"

@@ -17,7 +17,7 @@ run of the backfill changes nothing; no NULL region is written after the backfil
 import re
 from pathlib import Path
 
-from lab.exercises import CheckFailed, Kind, Scenario, _describe_step, manage_command
+from lab.exercises import CheckFailed, Kind, Scenario, describe_step, manage_command
 
 TABLE = "sightings_sighting"
 # region = the part of `location` after its last comma, trimmed (sightings.models.region_of)
@@ -70,7 +70,7 @@ def check(work_dir: Path, log=None) -> Scenario:
 
         def mark(s, step):
             s.lab.sql("insert into check_audit.events (kind, query) values ('step', %s)",
-                      (f"{_describe_step(step)} (serving: {', '.join(sorted(map(str, s.serving_releases())))})",))
+                      (f"{describe_step(step)} (serving: {', '.join(sorted(map(str, s.serving_releases())))})",))
 
         try:
             s.run(before_step=mark)

@@ -17,7 +17,7 @@ from pathlib import Path
 
 from lab.bucket import StaticBucket
 from lab.checks.ex01_static_assets import AssetProbe
-from lab.exercises import CheckFailed, Kind, Scenario, _describe_step
+from lab.exercises import CheckFailed, Kind, Scenario, describe_step
 
 LOOK = ("which files are in the bucket at each moment? A release's pages name its hashed files: they must "
         "be there before its first page is served, and stay there after it is gone "
@@ -51,7 +51,7 @@ def check(work_dir: Path, log=None) -> Scenario:
 
         def boundary(sc, step):
             probe.checkpoint(f"after `{done[-1]}`" if done else "before the first step")
-            done.append(_describe_step(step))
+            done.append(describe_step(step))
 
         try:
             s.run(before_step=boundary)
