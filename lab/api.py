@@ -234,16 +234,25 @@ class Lab:
             if self.db.embedded:
                 with self.step("stop PostgreSQL"):
                     self.db.stop()
+            # Leftovers (a state folder deleted under a running lab leaves no pid files): killed until
+            # none is found. A gunicorn master killed while it forks a worker leaves that new worker,
+            # which no earlier listing had, so one round isn't enough.
+            killed: set[int] = set()
+            deadline = time.monotonic() + 10
             strays = self.processes()
-            for p in strays:
-                try:
-                    p.kill()
-                except psutil.NoSuchProcess:
-                    pass
-            if strays:
-                self.log(f"  killed {len(strays)} leftover process(es)")
+            while strays and time.monotonic() < deadline:
+                for p in strays:
+                    try:
+                        p.kill()
+                    except psutil.NoSuchProcess:
+                        pass
+                killed |= {p.pid for p in strays}
+                psutil.wait_procs(strays, timeout=1)
+                strays = self.processes()
+            if killed:
+                self.log(f"  killed {len(killed)} leftover process(es)")
             self.log("lab is down")
-            return len(strays)
+            return len(killed)
 
     def processes(self) -> list[psutil.Process]:
         """Every process of THIS lab: the ones in its pid files, any process with its state folder
