@@ -120,7 +120,7 @@ def template_home(log=None) -> Path:
     if (home / "READY").exists():
         return home
     cache_dir().mkdir(parents=True, exist_ok=True)
-    with _cache_lock():
+    with template_cache_lock():
         if (home / "READY").exists():
             return home
         shutil.rmtree(home, ignore_errors=True)
@@ -138,7 +138,7 @@ def template_home(log=None) -> Path:
 
 
 @contextmanager
-def _cache_lock(shared: bool = False):
+def template_cache_lock(shared: bool = False):
     """Exclusive to build or delete a template, shared to copy one: a check never copies a
     template that another process is deleting."""
     import fcntl
@@ -159,14 +159,14 @@ def fresh_lab(static_mode: str = "proxy", log=None):
     home = Path(tempfile.mkdtemp(prefix="bigfoot-check-"))
     os.chmod(home, 0o755)
     # cp -a keeps owners and modes (PostgreSQL's data folder must stay its service user's)
-    with _cache_lock(shared=True):
+    with template_cache_lock(shared=True):
         if not (template / "READY").exists():  # replaced meanwhile by a newer version
             template = None
         else:
             subprocess.run(["cp", "-a", f"{template}/.", str(home)], check=True)
     if template is None:
         template = template_home()
-        with _cache_lock(shared=True):
+        with template_cache_lock(shared=True):
             subprocess.run(["cp", "-a", f"{template}/.", str(home)], check=True)
     (home / "READY").unlink(missing_ok=True)
     for stale in ("state.json", "lab.lock"):

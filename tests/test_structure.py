@@ -165,3 +165,20 @@ def test_chapters_use_the_kits_public_modules_not_a_checks_insides():
             if cell["cell_type"] == "code" and re.search(r"^\s*(from|import)\s+lab\.checks\b", src, re.M):
                 found.append(nb.name)
     assert not found, found
+
+
+def test_no_check_imports_another_check_or_a_private_name():
+    """The checks share the harness's public vocabulary (lab.exercises, lab.probes, lab.pgwatch,
+    lab.traffic, ...), never each other's insides nor the harness's private names."""
+    import ast
+    bad = []
+    for f in sorted((EXERCISES_DIR.parent / "lab" / "checks").glob("ex*.py")):
+        for node in ast.walk(ast.parse(f.read_text())):
+            if isinstance(node, ast.ImportFrom) and node.module:
+                if node.module.startswith("lab.checks") or (node.level and node.module.startswith("ex")):
+                    bad.append(f"{f.name}: from {node.module} import …")
+                bad += [f"{f.name}: {node.module}.{a.name}" for a in node.names
+                        if a.name.startswith("_") and node.module.startswith("lab")]
+            elif isinstance(node, ast.Import):
+                bad += [f"{f.name}: import {a.name}" for a in node.names if a.name.startswith("lab.checks")]
+    assert not bad, bad

@@ -16,7 +16,7 @@ import json
 from pathlib import Path
 
 from lab.bucket import StaticBucket
-from lab.checks.ex01_static_assets import AssetProbe
+from lab.probes import AssetProbe
 from lab.exercises import CheckFailed, Kind, Scenario, describe_step
 
 LOOK = ("which files are in the bucket at each moment? A release's pages name its hashed files: they must "
@@ -46,7 +46,7 @@ def check(work_dir: Path, log=None) -> Scenario:
         files = {r: hashed_files(s.lab.releases.get(r).static) for r in releases}
         n = bucket.upload_dir(s.lab.releases.get("v1").static)
         s.log(f"  bucket {bucket.url}: v1's {n} files uploaded (production already serves them from there)")
-        probe = AssetProbe(s)
+        probe = AssetProbe(s, LOOK)
         done: list[str] = []
 
         def boundary(sc, step):

@@ -39,7 +39,7 @@ from pathlib import Path
 
 from lab.config import APP_SOURCE
 from lab.errors import LabError
-from lab.exercises import CheckFailed, Kind, _cache_lock, free_port_base, template_home
+from lab.exercises import CheckFailed, Kind, template_cache_lock, free_port_base, template_home
 from lab.releases import IGNORE, Releases, build_env, display_path
 
 MIGRATION = "sightings/migrations/0002_sighting_comment_count.py"
@@ -219,7 +219,7 @@ def database_only(log):
     try:
         for _ in range(3):
             template = template_home()
-            with _cache_lock(shared=True):
+            with template_cache_lock(shared=True):
                 if (template / "READY").exists():       # else replaced meanwhile by a newer version
                     subprocess.run(["cp", "-a", f"{template}/.", str(home)], check=True)
                     break
