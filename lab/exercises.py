@@ -424,18 +424,24 @@ class Scenario:
         return rel.manage("shell", "-c", code, env=build_env(rel.static, DATABASE_URL=self.lab.db.url()),
                           check=False)
 
-    def release_state(self, release: str, app: str = "sightings") -> dict:
-        """What a release's Django believes, in one start: the changes `makemigrations` would still
-        make, its migration files, the ones django_migrations records, and each model's columns."""
+    def release_json(self, release: str, code: str, what: str, look: str) -> dict:
+        """Run `code` in a release's Django (release_python) and return what it printed on its line
+        starting with "JSON ". A release that can't run it fails the check as `migrations broken`,
+        saying that its `what` can't be read and the error's last line."""
         import json
-        r = self.release_python(release, STATE_PROBE.replace("APP", repr(app)))
+        r = self.release_python(release, code)
         line = next((ln for ln in r.stdout.splitlines() if ln.startswith("JSON ")), None)
         if r.returncode != 0 or line is None:
             from .procs import last_error_line
-            raise CheckFailed(Kind.MIGRATIONS_BROKEN, f"release {release}'s models or migrations can't be loaded: "
-                              f"{last_error_line(r.stderr) or r.stderr.strip()[-300:] or '?'}",
-                              f"run `lab manage {release} makemigrations --check --dry-run` and read the error")
+            raise CheckFailed(Kind.MIGRATIONS_BROKEN, f"release {release}'s {what} can't be read: "
+                              f"{last_error_line(r.stderr) or r.stderr.strip()[-300:] or '?'}", look)
         return json.loads(line[5:])
+
+    def release_state(self, release: str, app: str = "sightings") -> dict:
+        """What a release's Django believes, in one start: the changes `makemigrations` would still
+        make, its migration files, the ones django_migrations records, and each model's columns."""
+        return self.release_json(release, STATE_PROBE.replace("APP", repr(app)), "models or migrations",
+                                 f"run `lab manage {release} makemigrations --check --dry-run` and read the error")
 
     def expect_end_state(self, schema_release: str | None = None, releases: list[str] | None = None) -> None:
         """The invariants every exercise ends on, whatever the plan did (a `--fake`, a RunSQL, an edit):
@@ -810,7 +816,6 @@ class Scenario:
     def migrations_sql(self, release: str, app: str = "sightings") -> dict[str, dict]:
         """What each of a release's migrations runs in the database (`sqlmigrate`, in one Django
         start): {name: {"atomic": bool, "sql": str}}, in file-name order."""
-        import json
         code = ("import io, json\n"
                 "from django.core.management import call_command\n"
                 "from django.db import connection\n"
@@ -823,13 +828,7 @@ class Scenario:
                 "        call_command('sqlmigrate', a, name, stdout=buf)\n"
                 "        out[name] = {'atomic': m.atomic, 'sql': buf.getvalue()}\n"
                 "print('JSON ' + json.dumps(out))\n")
-        r = self.release_python(release, code)
-        line = next((ln for ln in r.stdout.splitlines() if ln.startswith("JSON ")), None)
-        if r.returncode != 0 or line is None:
-            raise CheckFailed("migrations broken", f"release {release}'s migrations can't be read: "
-                              f"{(r.stderr.strip().splitlines() or ['?'])[-1]}",
-                              f"try `manage.py sqlmigrate {app} <name>` in the release")
-        return json.loads(line[5:])
+        return self.release_json(release, code, "migrations", f"try `manage.py sqlmigrate {app} <name>` in the release")
 
 
 # Runs inside a release (manage.py shell -c): its Django's view of migrations and models, as JSON.

@@ -16,7 +16,6 @@ The verdict rests on what PostgreSQL itself records, never on timing:
     rolled back, it refuses -1 and 101 and takes 0 and 100.
 The lock watch (pg_locks, 10× a second) and the traffic's POST latencies only explain the stall.
 """
-import json
 import re
 import statistics
 from pathlib import Path
@@ -90,13 +89,8 @@ def table_reading_statements(sql: str, atomic: bool) -> list[tuple[str, str]]:
 
 
 def probe(s: Scenario, release: str) -> dict:
-    r = s.release_python(release, PROBE)
-    line = next((ln for ln in r.stdout.splitlines() if ln.startswith("JSON ")), None)
-    if r.returncode != 0 or line is None:
-        raise CheckFailed(Kind.MIGRATIONS_BROKEN, f"release {release}'s models or migrations can't be read: "
-                          f"{(r.stderr.strip().splitlines() or ['?'])[-1]}",
+    return s.release_json(release, PROBE, "models or migrations",
                           f"run `lab manage {release} sqlmigrate sightings 0002` and read the error")
-    return json.loads(line[5:])
 
 
 def check(work_dir: Path, log=None) -> Scenario:

@@ -19,7 +19,6 @@ release's setup.cfg/pyproject.toml/.squawk.toml), an IgnoreMigration or a squawk
 a failure, a migration whose SQL can't be printed is a failure, and a transaction-scoped setting
 (SET LOCAL) in a migration with `atomic = False` is one too: it does nothing there.
 """
-import json
 from pathlib import Path
 
 from lab.exercises import CheckFailed, Kind, Scenario
@@ -127,12 +126,8 @@ print("JSON " + json.dumps({"fields": names, "rows": rows}))
 
 
 def expect_renamed_with_its_data(s: Scenario, release: str, before: dict[int, int]) -> None:
-    r = s.release_python(release, READ_CREDIBILITY)
-    line = next((ln for ln in r.stdout.splitlines() if ln.startswith("JSON ")), None)
-    s.expect(line is not None, Kind.MIGRATIONS_BROKEN,
-             f"release {release}'s Sighting model can't be read: {(r.stderr.strip().splitlines() or ['?'])[-1]}",
-             f"run `lab manage {release} shell` and import sightings.models")
-    got = json.loads(line[5:])
+    got = s.release_json(release, READ_CREDIBILITY, "Sighting model",
+                         f"run `lab manage {release} shell` and import sightings.models")
     old, new = RENAMED
     s.expect(new in got["fields"], Kind.NOT_RENAMED,
              f"release {release}'s Sighting has no field `{new}` (it has {', '.join(got['fields'])}): the task "

@@ -23,7 +23,6 @@ The verdict rests on what PostgreSQL records, not on timing:
 from __future__ import annotations
 
 import re
-import json
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -90,13 +89,8 @@ print('JSON ' + json.dumps(out))
 
 
 def probe(s: Scenario, release: str) -> dict:
-    r = s.release_python(release, PROBE)
-    line = next((ln for ln in r.stdout.splitlines() if ln.startswith("JSON ")), None)
-    if r.returncode != 0 or line is None:
-        raise CheckFailed(Kind.MIGRATIONS_BROKEN, f"release {release}'s models or migrations can't be read: "
-                          f"{(r.stderr.strip().splitlines() or ['?'])[-1]}",
+    return s.release_json(release, PROBE, "models or migrations",
                           f"run `lab manage {release} sqlmigrate sightings 0002` and read the error")
-    return json.loads(line[5:])
 
 
 def index_state(s: Scenario) -> tuple[bool, str] | None:
