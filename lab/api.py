@@ -58,6 +58,7 @@ class Lab:
         self.dashboard = Dashboard(self.cfg)
         self._log = log
         self._lock_depth = 0
+        self._watchers: list = []
 
     # ------------------------------------------------------------------ helpers
     @property
@@ -76,6 +77,23 @@ class Lab:
         record_event(self.cfg.events_file, what)   # a marker on the live dashboard
         yield
         self.log(f"  ✓ {what} ({time.monotonic() - t0:.2f}s)")
+
+    @contextmanager
+    def watched(self, on_change):
+        """While the body runs, `on_change(when)` is called right after every change that old or new
+        code can meet: each migration and each slot that switched release (a check's visitor looks
+        at the site there: lab/probes.py). While watched, a migrate applies the app's migrations one
+        at a time, because in production each commits on its own and the old code serves between
+        two of them (a default dropped by one and added back by the next is a window of failures)."""
+        self._watchers.append(on_change)
+        try:
+            yield
+        finally:
+            self._watchers.remove(on_change)
+
+    def _changed(self, when: str) -> None:
+        for on_change in list(self._watchers):
+            on_change(when)
 
     @contextmanager
     def _locked(self, what: str):
@@ -360,21 +378,34 @@ class Lab:
 
     def migrate(self, release: str, target: str | None = None, only_if_needed: bool = False) -> float:
         with self._locked("migrate"):
-            rel = self.releases.get(release)
-            if only_if_needed and not target and not self.unapplied_migrations(release):
+            pending = self.unapplied_migrations(release) if (only_if_needed or self._watchers) and not target else []
+            if only_if_needed and not target and not pending:
                 self.log(f"→ migrate: release {release} has no unapplied migrations, nothing to do")
                 return 0.0
-            args = ["migrate", "--noinput"]
-            if target:
-                app, _, name = target.rpartition(":")
-                args += [app or "sightings", name]
-            t0 = time.monotonic()
-            with self.step(f"migrate the database with release {release}" + (f" to {target}" if target else "")):
-                r = rel.manage(*args, env=build_env(rel.static, DATABASE_URL=self.db.url()), what="migrate")
-                for line in r.stdout.splitlines():
-                    if line.strip().startswith(("Applying", "Unapplying")):
-                        self.log("    " + line.strip())
-            return time.monotonic() - t0
+            took = 0.0
+            if len(pending) > 1 and self._watchers and all(m.startswith("sightings.") for m in pending):
+                for m in pending[:-1]:
+                    name = m.split(".", 1)[1]
+                    took += self._migrate_once(release, f"sightings:{name}")
+                    self._changed(f"right after release {release}'s migration {name} ran (before the next one)")
+            took += self._migrate_once(release, target)
+            self._changed(f"right after release {release}'s migrations ran")
+            return took
+
+    def _migrate_once(self, release: str, target: str | None) -> float:
+        """One `manage.py migrate` (to `target`, or all the way), its Applying lines in the log."""
+        rel = self.releases.get(release)
+        args = ["migrate", "--noinput"]
+        if target:
+            app, _, name = target.rpartition(":")
+            args += [app or "sightings", name]
+        t0 = time.monotonic()
+        with self.step(f"migrate the database with release {release}" + (f" to {target}" if target else "")):
+            r = rel.manage(*args, env=build_env(rel.static, DATABASE_URL=self.db.url()), what="migrate")
+            for line in r.stdout.splitlines():
+                if line.strip().startswith(("Applying", "Unapplying")):
+                    self.log("    " + line.strip())
+        return time.monotonic() - t0
 
     def seed(self, sightings: int, comments: int | None = None) -> None:
         with self._locked("seed"):
@@ -428,8 +459,9 @@ class Lab:
     def _replace_slot(self, name: str, release: Release, drain: bool = True) -> None:
         """Take a slot out of nginx, restart it on `release`, health-check it, put it back
         (lab/deploy.py: roll_slot). The caller has published the release's static files already.
-        Every rolling step of a deploy passes here: a check may watch it (lab/probes.py: run_plan)."""
+        Every rolling step of a deploy passes here: a watcher (`watched`) is told once it's back."""
         roll_slot(self.backend, name, release.name, drain)
+        self._changed(f"right after slot {name} switched to release {release.name}")
 
     def deploy(self, release: str, slot: str | None = None, strategy: str = "rolling",
                migrate: str = "before") -> float:

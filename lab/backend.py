@@ -134,7 +134,7 @@ class LocalBackend(Backend):
             self.lab._publish_static(self.lab.releases.get(release))
 
     def migrate(self, release: str) -> None:
-        # through the Lab's own verb (a check may watch it: lab/probes.py, run_plan)
+        # through the Lab's own verb: a watcher (Lab.watched) sees each migration
         self.lab.migrate(release, only_if_needed=True)
 
     def switch(self, live: dict[str, bool], drain: bool) -> bool:
@@ -175,6 +175,6 @@ class LocalBackend(Backend):
         return self.lab.step(what)  # the Lab's own steps (and whatever they feed, e.g. a dashboard)
 
     def replace_slot(self, slot: str, release: str) -> None:
-        # Through Lab._replace_slot, which runs the engine's roll_slot: a check may watch every
-        # slot change there (lab/probes.py visits the site right after each one).
+        # Through Lab._replace_slot, which runs the engine's roll_slot and then tells a watcher
+        # (Lab.watched; lab/probes.py visits the site right after each slot change).
         self.lab._replace_slot(slot, self.lab.releases.get(release))

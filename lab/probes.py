@@ -85,41 +85,20 @@ def run_plan(s: Scenario, after_change=None, before_step=None) -> Visitor:
     every slot change (`after_change(when)` runs there too). When a step fails after requests already
     failed, those requests are the first thing that broke: report them (the step's failure is added)."""
     visitor = Visitor(s)
-    lab = s.lab
-    migrate, replace_slot = lab.migrate, lab._replace_slot
 
     def changed(when):
         visitor.visit(when)
         if after_change:
             after_change(when)
 
-    def migrate_then_visit(release, target=None, only_if_needed=False):
-        # One migration at a time: each commits on its own in production too, and the old code
-        # serves between two of them (a default dropped by one and added back by the next is a
-        # window of failures, however short).
-        took = 0.0
-        pending = lab.unapplied_migrations(release) if target is None else []
-        if len(pending) > 1 and all(m.startswith("sightings.") for m in pending):
-            for m in pending[:-1]:
-                name = m.split(".", 1)[1]
-                took += migrate(release, f"sightings:{name}")
-                changed(f"right after release {release}'s migration {name} ran (before the next one)")
-        took += migrate(release, target, only_if_needed=only_if_needed)
-        changed(f"right after release {release}'s migrations ran")
-        return took
-
-    def replace_then_visit(name, release, drain=True):
-        replace_slot(name, release, drain)
-        changed(f"right after slot {name} switched to release {release.name}")
-
     def boundary(sc, step):
         changed(f"before the step `{describe_step(step)}`")
         if before_step:
             before_step(sc, step)
 
-    lab.migrate, lab._replace_slot = migrate_then_visit, replace_then_visit
     try:
-        s.run(before_step=boundary)
+        with s.lab.watched(changed):   # after every migration (one at a time) and every slot switch
+            s.run(before_step=boundary)
         changed("after the last step")
     except CheckFailed as step_failure:
         if step_failure.reason != Kind.TRAFFIC_GAP and s.traffic is not None and s.traffic.errors:
@@ -129,8 +108,6 @@ def run_plan(s: Scenario, after_change=None, before_step=None) -> Visitor:
                 first.message += f"; then: {step_failure.message.split('; before that')[0]}"
                 raise first from None
         raise
-    finally:
-        lab.migrate, lab._replace_slot = migrate, replace_slot
     return visitor
 
 
