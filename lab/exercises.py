@@ -775,6 +775,10 @@ class Scenario:
                             f"null={f['null']} in the model", look)
                 self.expect(not f["db_default"] or c["default"], Kind.SCHEMA_DRIFT,
                             f"{where}: the model gives `{col}` a db_default, but the column has no default", look)
+                # and the other way: a default only RunSQL knows is one the next AlterField may drop,
+                # and the state (what tests and the next makemigrations see) says INSERTs need a value
+                self.expect(f["db_default"] or not c["default"], Kind.SCHEMA_DRIFT,
+                            f"{where}: `{col}` has a default in the database that Django's state doesn't know", look)
                 if f["type"] and _norm_type(f["type"]) != _norm_type(c["type"]):
                     self.expect(False, Kind.SCHEMA_DRIFT,
                                 f"{where}: `{col}` is {c['type']} in the database but {f['type']} in the model", look)

@@ -59,11 +59,11 @@ class BlueGreenScenario(Scenario):
         st = super().release_state(release, app)
         fields = st["models"].get(TABLE, {}).get("fields")
         if fields is not None and KEPT not in fields:
-            real = self.lab.sql("select not a.attnotnull from pg_attribute a where a.attrelid = to_regclass(%s) "
-                                "and a.attname = %s and not a.attisdropped", (TABLE, KEPT))
+            real = self.lab.sql("select not a.attnotnull, a.atthasdef from pg_attribute a where a.attrelid = "
+                                "to_regclass(%s) and a.attname = %s and not a.attisdropped", (TABLE, KEPT))
             if real:
                 fields[KEPT] = {"name": f"{KEPT} (kept for the idle colour)", "null": real[0][0],
-                                "db_default": False, "type": None}
+                                "db_default": real[0][1], "type": None}
         return st
 
 
