@@ -160,9 +160,9 @@ ANSWER_WORDS = {
     "05": ["NOT VALID", "VALIDATE", "SET NOT NULL"],
     "06": ["CONCURRENTLY", "Concurrently", "atomic", "NOT VALID", "ValidateConstraint"],
     "07": ["lock_timeout", "retries", "retry"], "08": ["reverse_code", "atomic"],
-    "09": ["migrate =", "skip"],
+    "09": ["db_default", "v2fix", "AlterField"],
     "10": ["db_default", "db_column", "Concurrently", "CONCURRENTLY", "lock_timeout"],
-    "11": ["KEY_PREFIX", "APP_RELEASE", "VERSION"], "12": ["Manifest", "collectstatic"],
+    "11": ["KEY_PREFIX", "APP_RELEASE", "VERSION", "SESSION_CACHE_ALIAS"], "12": ["Manifest", "collectstatic"],
     "13": ["db_default", "SeparateDatabaseAndState", "state_operations"], "14": ["OuterRef", "old_state"],
     "15": ["DROP INDEX", "IF EXISTS", "IF NOT EXISTS"], "16": ["replaces", "elidable"],
 }

@@ -11,8 +11,8 @@ class Sighting(models.Model):
     score = models.IntegerField(default=0)
     created_at = models.DateTimeField(auto_now_add=True)
     # Release v2: the browser (User-Agent) a report came from, so moderators can spot scripts.
-    # A database default: rows that code without this field inserts get "".
-    user_agent = models.CharField(max_length=300, blank=True, db_default="", editable=False)
+    # Every report v2 saves sets it (views.py); the rows already there got "" when it was added.
+    user_agent = models.CharField(max_length=300, blank=True, default="", editable=False)
 
     class Meta:
         # Newest reports first. Ordering by the primary key uses its index,

@@ -13,6 +13,6 @@ class Migration(migrations.Migration):
         migrations.AddField(
             model_name='sighting',
             name='user_agent',
-            field=models.CharField(blank=True, db_default='', editable=False, max_length=300),
+            field=models.CharField(blank=True, default='', editable=False, max_length=300),
         ),
     ]
