@@ -1,24 +1,32 @@
-"""Check for exercise 15: a migration that died half-way must be finished by the next attempt.
+"""Check for exercise 15: a migration that failed half-way must be finished by the next attempts,
+from wherever it stopped.
 
-The obstacle is lab.pgwatch.OpenWrite: when the plan starts, a
-transaction that wrote to sightings_comment is still open, as a comment import that hasn't
-committed would be. `CREATE INDEX CONCURRENTLY` adds the index to the catalogue, commits that,
-and then waits for every transaction that was writing the table: it waits for this one. The
-attempt gives up (the migration's `lock_timeout`, or after PATIENCE seconds the check cancels it,
-as a deploy pipeline's timeout would) and leaves the index behind INVALID. Then the open
-transaction ends (rolled back: it leaves no row) and the plan's next attempt must finish the job.
+Release v2's migration builds two indexes, one on each table the traffic writes. The obstacles are
+two lab.pgwatch.OpenWrite transactions, one on each table: when the plan starts, an import has
+written to sightings_sighting and another to sightings_comment, and neither has committed. `CREATE
+INDEX CONCURRENTLY` adds its index to the catalogue, commits that, and then waits for every
+transaction that was writing the table. So the first attempt gives up (its `lock_timeout`, or
+after PATIENCE seconds the check cancels it, as a deploy pipeline's timeout would) in the first
+build it starts, leaving that index INVALID; that import then ends (rolled back: it leaves no row).
+The next attempt finds that leftover, finishes the first index, and gives up in the second build
+on the other import. The attempt after that finds one index finished (valid) and one half-built
+(invalid). Whatever the migration's order, the attempts meet both kinds of leftover; a migration
+that is safe to run again redoes what is half-built and keeps what is finished.
 
 The verdict rests on what PostgreSQL records, not on timing:
   - an event trigger at ddl_command_end (lab.pgwatch.DDLAudit) and one at sql_drop (this file's)
     record every CREATE INDEX and DROP INDEX that ran during the plan, whoever ran it, with the
     table locks its session held: one that held a lock that blocks writes fails, however fast it
-    was on this small table (it queues behind any open transaction on a big, busy one);
-  - release v2's migration files are read too (`sqlmigrate`): a file that builds or drops the
+    was on this small table (it queues behind any open transaction on a big, busy one). The first
+    records only builds that finished (a build cut off records nothing, and neither does one that
+    IF NOT EXISTS skipped): an index built twice was finished by one attempt and built again by a
+    later one, work that takes minutes on production's table, at every retry;
+  - release v2's migration files are read too (`sqlmigrate`): a file that builds or drops an
     index without CONCURRENTLY does it wherever it runs, even if this plan faked it;
-  - pg_index.indisvalid of the index at the end, its definition (pg_get_indexdef) against the
+  - pg_index.indisvalid of each index at the end, its definition (pg_get_indexdef) against the
     model's, django_migrations against the release's files and Django's state against the tables
-    (Scenario.expect_end_state), the comments that were there before the plan (a fingerprint of
-    every row), and zero failed requests.
+    (Scenario.expect_end_state, then the way back), the rows that were there before the plan (a
+    fingerprint of every row of both tables), and zero failed requests.
 """
 from __future__ import annotations
 
@@ -29,19 +37,23 @@ from pathlib import Path
 from lab.exercises import CheckFailed, Kind, Scenario
 from lab.pgwatch import BLOCKS_WRITES, MODES, DDLAudit, OpenWrite
 
-TABLE = "sightings_comment"
-INDEX = "comment_author_idx"
-# The task's index, as PostgreSQL prints models.Index(fields=["author", "created_at"]).
-TASK_INDEXDEF = f"CREATE INDEX {INDEX} ON public.{TABLE} USING btree (author, created_at)"
-PATIENCE = 3.0        # seconds a build may wait for the open transaction before the check cancels it
-OBSTACLE_MAX = 120.0  # the open transaction never lasts longer than this, whatever the plan does
+# The task's indexes: name → (model, table, the index as PostgreSQL prints the model's Meta.indexes entry).
+INDEXES = {
+    "sighting_sighted_at_idx": ("Sighting", "sightings_sighting",
+                                "CREATE INDEX sighting_sighted_at_idx ON public.sightings_sighting USING btree (sighted_at)"),
+    "comment_author_idx": ("Comment", "sightings_comment",
+                           "CREATE INDEX comment_author_idx ON public.sightings_comment USING btree (author, created_at)"),
+}
+TABLES = {table: name for name, (_, table, _) in INDEXES.items()}
+PATIENCE = 3.0        # seconds a build may wait for an open transaction before the check cancels it
+OBSTACLE_MAX = 120.0  # an open transaction never lasts longer than this, whatever the plan does
 
-LOOK_RERUN = ("the first attempt died half-way and left something behind; the next attempt runs the same "
-              "migration again. What does it find, and what must it do with it before it builds? `lab hint 15`")
+LOOK_RERUN = ("each attempt stopped somewhere else and left something behind; the next one runs the same migration "
+              "again from the top. What does it find for each index, and what must it do with each? `lab hint 15`")
 
 # Rows as they were before the plan (deleted or changed ones show up as a different fingerprint).
-FINGERPRINT = (f"select count(*), coalesce(md5(string_agg(id || '|' || sighting_id || '|' || author || '|' || body "
-               f"|| '|' || created_at, ',' order by id)), '') from {TABLE} where id <= %s")
+FINGERPRINT = ("select count(*), coalesce(md5(string_agg(t::text, ',' order by t.id)), '') from {table} t "
+               "where t.id <= %s")
 
 
 DROP_AUDIT = [
@@ -63,7 +75,7 @@ DROP_UNAUDIT = ["drop event trigger if exists check15_drops", "drop schema if ex
 
 
 # Runs inside a release, in one Django start: each sightings migration's SQL (`sqlmigrate`) and
-# the SQL that creates each index the Comment model declares (Meta.indexes).
+# the SQL that creates each index the Sighting and Comment models declare (Meta.indexes).
 PROBE = """
 import io, json
 from django.apps import apps
@@ -80,10 +92,11 @@ for (a, name), m in sorted(loader.disk_migrations.items()):
             out['migrations'][name] = {'sql': buf.getvalue()}
         except Exception as e:
             out['migrations'][name] = {'sql': None, 'error': str(e).strip()[-300:]}
-model = apps.get_model('sightings', 'Comment')
-with connection.schema_editor(collect_sql=True) as se:
-    for index in model._meta.indexes:
-        out['indexes'][index.name] = str(index.create_sql(model, se))
+for model_name in ('Sighting', 'Comment'):
+    model = apps.get_model('sightings', model_name)
+    with connection.schema_editor(collect_sql=True) as se:
+        for index in model._meta.indexes:
+            out['indexes'][index.name] = str(index.create_sql(model, se))
 print('JSON ' + json.dumps(out))
 """
 
@@ -93,20 +106,29 @@ def probe(s: Scenario, release: str) -> dict:
                           f"run `lab manage {release} sqlmigrate sightings 0002` and read the error")
 
 
-def index_state(s: Scenario) -> tuple[bool, str] | None:
-    rows = s.lab.sql("select i.indisvalid, pg_get_indexdef(i.indexrelid) from pg_index i "
-                     "join pg_class c on c.oid = i.indexrelid where c.relname = %s", (INDEX,))
-    return rows[0] if rows else None
+def index_states(s: Scenario) -> dict[str, tuple[bool, str]]:
+    """name → (indisvalid, definition) of each task index that exists."""
+    rows = s.lab.sql("select c.relname, i.indisvalid, pg_get_indexdef(i.indexrelid) from pg_index i "
+                     "join pg_class c on c.oid = i.indexrelid where c.relname = any(%s)", (list(INDEXES),))
+    return {name: (valid, definition) for name, valid, definition in rows}
+
+
+def describe_states(states: dict[str, tuple[bool, str]]) -> str:
+    return "; ".join(f"{name}: " + ("missing" if name not in states else
+                                    "valid" if states[name][0] else "INVALID (pg_index.indisvalid = false)")
+                     for name in INDEXES)
 
 
 def blocking_statements(sql: str) -> list[str]:
-    """The statements in a migration's SQL that build or drop an index without CONCURRENTLY."""
+    """The statements in a migration's SQL that build or drop one of the task's indexes, or an
+    index on one of its tables, without CONCURRENTLY."""
     out = []
     for stmt in sql.split(";"):
         lines = [ln for ln in stmt.strip().splitlines() if not ln.strip().startswith("--")]
         st = " ".join(" ".join(lines).split())
+        bare = st.replace('"', "")
         if re.match(r"(?i)(create (unique )?index|drop index) (?!concurrently)", st) and \
-                (TABLE in st.replace('"', "") or INDEX in st.replace('"', "")):
+                any(name in bare for name in [*INDEXES, *TABLES]):
             out.append(st)
     return out
 
@@ -117,19 +139,26 @@ def check(work_dir: Path, log=None) -> Scenario:
         release = s.schema_release()
         if release not in s.plan.releases and s.plan.releases:
             release = list(s.plan.releases)[-1]
-        last_id = s.lab.sql(f"select max(id) from {TABLE}")[0][0]
+        last_ids = {t: s.lab.sql(f"select max(id) from {t}")[0][0] for t in TABLES}
         ran_before = {n for (n,) in s.lab.sql("select name from django_migrations where app = 'sightings'")}
-        before = s.lab.sql(FINGERPRINT, (last_id,))[0]
-        obstacles: list[OpenWrite] = []
+        before = {t: s.lab.sql(FINGERPRINT.format(table=t), (last_ids[t],))[0] for t in TABLES}
+        obstacles: dict[str, OpenWrite] = {}
 
-        def open_write(scenario, step):
-            # one obstacle per check, opened before the first step; it lasts until a statement that
-            # waited for it failed (or the plan is over)
-            if obstacles or (index_state(scenario) or (False,))[0]:
+        def open_writes(scenario, step):
+            # one import on each table, opened before the first step; each lasts until a statement
+            # that waited for it failed (or the plan is over)
+            if obstacles or index_states(scenario):
                 return
-            o = OpenWrite(scenario.lab, TABLE, patience=PATIENCE, max_seconds=OBSTACLE_MAX)
-            obstacles.append(o.__enter__())
-            scenario.log(f"→ a comment import (pid {o.pid}) has written to {TABLE} and not committed yet")
+            for table in TABLES:
+                o = OpenWrite(scenario.lab, table, patience=PATIENCE, max_seconds=OBSTACLE_MAX)
+                if table == "sightings_comment":
+                    # its sighting by id: the comment import then holds locks on its own table only, as
+                    # a real one does (Django's foreign keys are checked at commit), so each import
+                    # stands in the way of the statements on its own table, no other
+                    o.write = (f"insert into {table} (sighting_id, author, body, created_at) values "
+                               f"({last_ids['sightings_sighting']}, 'import', 'imported, not committed yet', now())")
+                obstacles[table] = o.__enter__()
+                scenario.log(f"→ an import (pid {o.pid}) has written to {table} and not committed yet")
 
         for statement in DROP_AUDIT:
             s.lab.sql(statement)
@@ -140,61 +169,66 @@ def check(work_dir: Path, log=None) -> Scenario:
         try:
             with DDLAudit(s.lab) as audit:
                 try:
-                    s.run(before_step=open_write)
+                    s.run(before_step=open_writes)
                 except CheckFailed as f:
                     failure = f
                 finally:
-                    for o in obstacles:
+                    for o in obstacles.values():
                         o.stop()
             drops = s.lab.sql("select query, locks from check15_audit.drops order by id")
         finally:
             for statement in DROP_UNAUDIT:
                 s.lab.sql(statement)
-        o = obstacles[0] if obstacles else None
+        bitten = [o for o in obstacles.values() if o.bit]
         if log:
             for c in audit.commands():
                 log(f"DDL: {c.query[:120]} (held: {', '.join(c.locks) or 'no table lock'})")
             for q, locks in drops:
                 log(f"DROP: {q[:120]} (held: {', '.join(locks) or 'no table lock'})")
-            if o and o.bit:
-                log(f"the open transaction's first waiter {o.how} after {o.waited:.1f} s: {o.victim[1][:100]}")
+            for o in obstacles.values():
+                if o.bit:
+                    log(f"the open transaction on {o.table}: its first waiter {o.how} after {o.waited:.1f} s: "
+                        f"{o.victim[1][:100]}")
 
-        # The import is the check's, not the plan's: a plan that ends it (pg_terminate_backend on
+        # The imports are the check's, not the plan's: a plan that ends one (pg_terminate_backend on
         # sessions "idle in transaction") gets past the obstacle by destroying someone's work.
-        killed = next((x for x in obstacles if x.error is not None), None)
+        killed = next((o for o in obstacles.values() if o.error is not None), None)
         if killed is not None:
             raise CheckFailed(
                 Kind.DATA_LOST,
-                f"the comment import's transaction (pid {killed.pid}) did not end on its own: "
+                f"the import's transaction on {killed.table} (pid {killed.pid}) did not end on its own: "
                 f"{str(killed.error).strip().splitlines()[0][:200]}. Your plan ended another session's work to get "
                 f"its lock; in production that is a colleague's import, a report, a payment, lost",
                 "a migration waits for the transactions before it, or gives up and tries again later: which of "
                 "your statements touched other sessions?")
 
-        # 0. A step failed for good. With an INVALID index left behind, that is the lesson itself.
+        # 0. A step failed for good. With an index left INVALID (or not built at all), that is the lesson itself.
         if failure is not None:
-            state = index_state(s)
-            if failure.reason in (Kind.STEP_FAILED, Kind.LOCK_TIMEOUT) and state and not state[0]:
-                first = f"the first attempt {o.how} while it waited for an open transaction; " if o and o.bit else ""
-                then = ("every attempt after it failed" if s.failed_attempts else
-                        "nothing tried again (a step may say `retries`)")
+            states = index_states(s)
+            if failure.reason in (Kind.STEP_FAILED, Kind.LOCK_TIMEOUT) and states and \
+                    not all(name in states and states[name][0] for name in INDEXES):
+                stops = " and ".join(f"on {o.table} ({o.how})" for o in bitten)
+                then = (f"{len(s.failed_attempts) + 1} attempts in all, the last one failed"
+                        if s.failed_attempts else "nothing tried again (a step may say `retries`), and it failed")
                 raise CheckFailed(
                     Kind.INVALID_INDEX,
-                    f"{first}it left {INDEX} behind INVALID (pg_index.indisvalid = false), and {then}: "
-                    f"{failure.message}", LOOK_RERUN)
+                    f"the plan ended with {describe_states(states)}. "
+                    f"{'Attempts stopped in builds that waited for an open transaction ' + stops + '. ' if stops else ''}"
+                    f"{then}: {failure.message}", LOOK_RERUN)
             raise failure
 
         # 1. What ran: an index built or dropped under a lock that blocks writes (timing plays no part).
-        ran = [(c.query, c.holds(TABLE, BLOCKS_WRITES)) for c in audit.commands()]
-        ran += [(q, [m for t, _, m in (x.partition(" ") for x in locks) if t == TABLE and m in BLOCKS_WRITES])
+        ran = [(c.query, [(t, m) for t in TABLES for m in c.holds(t, BLOCKS_WRITES)]) for c in audit.commands()]
+        ran += [(q, [(t, m) for t, _, m in (x.partition(" ") for x in locks) if t in TABLES and m in BLOCKS_WRITES])
                 for q, locks in drops]
         for query, held in ran:
             if held:
+                table, mode = held[0]
                 raise CheckFailed(
                     Kind.WRITE_STALL,
-                    f"while the plan ran, `{' '.join(query.split())[:140]}` held {MODES.get(held[0], held[0])} "
-                    f"on {TABLE}: no comment can be saved until it is done, and on a busy table it first "
-                    f"queues behind every open transaction (like the check's) with every write queued behind it",
+                    f"while the plan ran, `{' '.join(query.split())[:140]}` held {MODES.get(mode, mode)} on {table}: "
+                    f"nothing can be saved there until it is done, and on a busy table it first queues behind every "
+                    f"open transaction (like the check's) with every write queued behind it",
                     # said to every learner, atomic migration or not: the lock comes from the statement
                     "atomic or not, this statement blocks writes while it reads or changes the index: which form "
                     "of CREATE INDEX and DROP INDEX lets writes go on, and what does that form need from the "
@@ -215,46 +249,63 @@ def check(work_dir: Path, log=None) -> Scenario:
                     raise CheckFailed(
                         Kind.WRITE_STALL,
                         f"release {rel}'s migration {name} runs `{bad[0][:120]}` (`manage.py sqlmigrate sightings "
-                        f"{name}`): without CONCURRENTLY it blocks every write to {TABLE} wherever it runs, even if "
+                        f"{name}`): without CONCURRENTLY it blocks every write to its table wherever it runs, even if "
                         f"this plan didn't run it (--fake?)",
                         "the same question as under traffic: which form of the statement lets writes go on? "
                         "`lab hint 15`")
         s.expect_no_failed_requests()
 
-        # 3. The index: present, valid, the model's and the task's.
-        state = index_state(s)
-        s.expect(state is not None, Kind.INDEX_MISSING, f"after the plan there is no index {INDEX} on {TABLE}",
-                 "release v2 must still create the index (model Meta.indexes + migration 0002)")
-        valid, definition = state
-        s.expect(valid, Kind.INVALID_INDEX,
-                 f"{INDEX} exists but is INVALID (pg_index.indisvalid = false): the first attempt left it behind "
-                 f"when it died half-way, and what came after accepted it as it was (IF NOT EXISTS, `--fake`, an "
-                 f"'already exists' taken for success); PostgreSQL never uses an invalid index to answer a query",
-                 LOOK_RERUN)
-        s.expect(o is not None and o.bit, Kind.CHECK_ERROR,
-                 "no statement of the plan ever waited for the check's open transaction, so the check can't tell "
-                 "whether your migration survives a failure half-way", "run the check again")
-        declared = info["indexes"].get(INDEX)
-        s.expect(declared is not None, Kind.SCHEMA_DRIFT,
-                 f"the database has the index {INDEX}, but release {release}'s model doesn't declare it "
-                 f"(Meta.indexes): Django's state doesn't know it exists",
-                 "keep the model's Meta.indexes entry; the migration's state must still match the model")
-        mine = s.model_indexdef(TABLE, declared, Kind.WRONG_INDEX,
-                                "keep the starter's models.Index(fields=[\"author\", \"created_at\"])")
-        s.expect(mine == definition, Kind.SCHEMA_DRIFT,
-                 f"the database's {INDEX} is not the index release {release}'s model declares: the database has "
-                 f"`{definition}`, the model's Meta.indexes would build `{mine}`",
-                 "a hand-written CREATE INDEX must build exactly the model's index (compare with `manage.py "
-                 "sqlmigrate` of an AddIndex)")
-        s.expect(mine == TASK_INDEXDEF, Kind.WRONG_INDEX,
-                 f"{INDEX} is not the index the task asks for: {definition}",
-                 "keep the starter's models.Index(fields=[\"author\", \"created_at\"])")
+        # 3. Each index: present, valid, the model's and the task's.
+        states = index_states(s)
+        for name, (model, table, task_def) in INDEXES.items():
+            s.expect(name in states, Kind.INDEX_MISSING, f"after the plan there is no index {name} on {table}",
+                     f"release v2 must still create the index (the {model} model's Meta.indexes + migration 0002)")
+            valid, definition = states[name]
+            s.expect(valid, Kind.INVALID_INDEX,
+                     f"the plan finished, but {name} is INVALID (pg_index.indisvalid = false): an attempt left it "
+                     f"half-built, and what came after accepted it as it was (an index that exists was taken for "
+                     f"an index that works: IF NOT EXISTS, `--fake`, an 'already exists' ignored); PostgreSQL never "
+                     f"uses an invalid index to answer a query. At the end: {describe_states(states)}", LOOK_RERUN)
+        s.expect(len(bitten) == len(TABLES), Kind.CHECK_ERROR,
+                 "the plan never waited for " + " and ".join(f"the open transaction on {t}" for t, o in obstacles.items()
+                                                             if not o.bit) +
+                 ", so the check can't tell whether your migration survives a failure at each point",
+                 "run the check again")
+        for name, (model, table, task_def) in INDEXES.items():
+            declared = info["indexes"].get(name)
+            s.expect(declared is not None, Kind.SCHEMA_DRIFT,
+                     f"the database has the index {name}, but release {release}'s {model} model doesn't declare it "
+                     f"(Meta.indexes): Django's state doesn't know it exists",
+                     "keep the model's Meta.indexes entry; the migration's state must still match the model")
+            definition = states[name][1]
+            mine = s.model_indexdef(table, declared, Kind.WRONG_INDEX,
+                                    f"keep the starter's Meta.indexes entry of {model}")
+            s.expect(mine == definition, Kind.SCHEMA_DRIFT,
+                     f"the database's {name} is not the index release {release}'s model declares: the database has "
+                     f"`{definition}`, the model's Meta.indexes would build `{mine}`",
+                     "a hand-written CREATE INDEX must build exactly the model's index (compare with `manage.py "
+                     "sqlmigrate` of the starter's migration)")
+            s.expect(mine == task_def, Kind.WRONG_INDEX, f"{name} is not the index the task asks for: {definition}",
+                     f"keep the starter's Meta.indexes entry of {model}")
 
-        # 4. Every comment that was there before the plan, as it was.
-        after = s.lab.sql(FINGERPRINT, (last_id,))[0]
-        s.expect(after == before, Kind.DATA_LOST,
-                 f"the comments that were there before the plan changed: {before[0]} rows before, {after[0]} after"
-                 f"{' (same count, other content)' if after[0] == before[0] else ''}",
-                 "repairing a failed migration touches the index and the history, never the rows")
+        # 4. What an attempt finished, the next ones kept: each index was built once (DDLAudit records
+        # only the builds that finished; one cut off, or skipped because the index was there, records nothing).
+        for name, (model, table, _) in INDEXES.items():
+            builds = [c for c in audit.commands() if c.tag == "CREATE INDEX" and c.object.split(".")[-1] == name]
+            s.expect(len(builds) <= 1, Kind.NOT_RESUMABLE,
+                     f"{name} was built {len(builds)} times during the plan: one attempt finished it (valid), and a "
+                     f"later attempt took it away and built it again. On production's {table} every build reads the "
+                     f"whole table for minutes, and a retry that starts from scratch can fail again where the last "
+                     f"one did, every time",
+                     "when an attempt starts, which of the indexes are finished, which are half-built? Does yours tell "
+                     "them apart? `lab hint 15`")
+
+        # 5. Every row that was there before the plan, as it was.
+        for table in TABLES:
+            after = s.lab.sql(FINGERPRINT.format(table=table), (last_ids[table],))[0]
+            s.expect(after == before[table], Kind.DATA_LOST,
+                     f"the rows of {table} that were there before the plan changed: {before[table][0]} rows before, "
+                     f"{after[0]} after{' (same count, other content)' if after[0] == before[table][0] else ''}",
+                     "repairing a failed migration touches the indexes and the history, never the rows")
         s.expect_end_state(release)
         return s

@@ -15,6 +15,10 @@ class Sighting(models.Model):
         # Newest reports first. Ordering by the primary key uses its index,
         # so list pages stay fast even with a million rows.
         ordering = ["-id"]
+        indexes = [
+            # "What was seen this week" (the calendar page coming in v3).
+            models.Index(fields=["sighted_at"], name="sighting_sighted_at_idx"),
+        ]
 
     def __str__(self):
         return self.title

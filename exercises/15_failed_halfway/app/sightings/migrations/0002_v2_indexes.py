@@ -16,6 +16,10 @@ class Migration(migrations.Migration):
         # A plain SET: this migration has no transaction, so SET LOCAL would do nothing.
         migrations.RunSQL("SET lock_timeout = '1s'", reverse_sql=migrations.RunSQL.noop),
         AddIndexConcurrently(
+            model_name="sighting",
+            index=models.Index(fields=["sighted_at"], name="sighting_sighted_at_idx"),
+        ),
+        AddIndexConcurrently(
             model_name="comment",
             index=models.Index(fields=["author", "created_at"], name="comment_author_idx"),
         ),
