@@ -42,7 +42,7 @@ WRAP_UP_MINUTES = 10                  # 5 in a session shorter than 150 minutes
 BREAK_MINUTES = 15
 LUNCH_MINUTES = 60
 FULL_DAY = 480                        # 9:00–17:00: lunch and three breaks (no stretch over 90 min)
-TWO_DAYS = 2 * FULL_DAY               # every chapter but the last by PRIORITY hands-on
+TWO_DAYS = 2 * FULL_DAY               # every chapter; all but a few (the last by PRIORITY) hands-on
 DAY_TWO_RECAP_MINUTES = 15            # the second morning opens with a recap of the first day
 # The room's rules (the guide states them; tests/test_docs.py holds every agenda to them):
 MAX_STRETCH_MINUTES = 90              # a break at least every 90 minutes (attention drops after 75–90)
@@ -264,7 +264,7 @@ CATCH_UP = "Catch-up: the slower half finishes, the faster take a stretch task"
 def choose_chapters(budget: int, left: int) -> dict[str, str]:
     """Which chapters fit in `left` minutes, and how: "full" (chapter, exercise, questions) or "demo"
     (chapter and questions). First the session's hands_on_first; then every chapter it can (a day:
-    the core) as a demo, by PRIORITY; then demos upgraded to hands-on by PRIORITY while there is room;
+    the core; two days: all) as a demo, by PRIORITY; then demos upgraded to hands-on by PRIORITY while there is room;
     then (a day) the later chapters, hands-on if they fit, else as demos."""
     exercises = {e.id: e for e in catalogue()}
     chosen: dict[str, str] = {}
@@ -279,7 +279,9 @@ def choose_chapters(budget: int, left: int) -> dict[str, str]:
         if cost <= left:
             chosen[key], left = how, left - cost
     order = [k for k in PRIORITY if k in exercises] + [k for k in exercises if k not in PRIORITY]
-    first = [k for k in order if k in CORE] if budget >= FULL_DAY else order
+    # Two days cover every chapter: each one in as a demo before any is upgraded to hands-on
+    # (otherwise the upgrades eat the room of the last chapters and they drop out).
+    first = [k for k in order if k in CORE] if FULL_DAY <= budget < TWO_DAYS else order
     for key in hands_on_first(budget):
         take(key, "full")
     for key in first:
