@@ -23,7 +23,7 @@ lab: install
 
 # Two sets of pinned dependencies (`make lock` pins both to the same versions):
 #   requirements-workbench.txt  what a learner needs: the app, the lab, JupyterLab, the exercises'
-#                               tools (~600 MB; the workbench and the hub's containers run it too)
+#                               tools (≤ 600 MB; the workbench and the hub's containers run it too)
 #   requirements.txt            all of that, plus what the kit's own tests, docs and slides need:
 #                               pytest-xdist, Playwright, mkdocs, the Docker linters (~1.1 GB)
 # `make lab` installs the first; `make test`, `make docs` and the Docker and hub checks the second.
@@ -34,7 +34,9 @@ define venv_install
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "make: Python 3.11+ is needed, this is " + sys.version.split()[0] + " (set PYTHON=python3.12 or similar)")'
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	@echo "→ installing $(2) into $(VENV) $(if $(PIP_SOURCE),(offline, from wheelhouse/),)"
-	@$(BIN)/python -m pip install --quiet --disable-pip-version-check $(PIP_SOURCE) -r $(1)
+	@# --no-compile: no bytecode for the thousands of modules nothing imports (~120 MB); Python
+	@# writes it for the ones the lab uses the first time they are imported.
+	@$(BIN)/python -m pip install --quiet --disable-pip-version-check --no-compile $(PIP_SOURCE) -r $(1)
 	@# The kit itself is used in place (no build step, works offline): a .pth file puts it on the
 	@# venv's path and `lab` is a two-line launcher.
 	@echo "$(CURDIR)" > "$$($(BIN)/python -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')/bigfoot-lab.pth"

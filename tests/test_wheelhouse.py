@@ -147,6 +147,12 @@ def test_full_wheelhouse_installs_with_the_index_disabled(tmp_path):
                        env=offline_env())
     assert r.returncode == 0, r.stderr[-2000:]
     assert not KIT_TOOLS_ONLY & set(eval(r.stdout.strip().splitlines()[-1])), r.stdout[-500:]
+    # What a learner's disk (or the USB stick's copy) holds after the lab's modules ran once: the
+    # installed files plus the bytecode Python wrote for what was imported.
+    on_disk = int(subprocess.run(["du", "-s", "--block-size=1M", str(venv)], capture_output=True, text=True,
+                                 check=True).stdout.split()[0])
+    print(f"learner's venv on disk: {on_disk} MB")
+    assert on_disk <= 600, f"a learner's install takes {on_disk} MB on disk (target ≤ 600 MB)"
 
     # and the index really is off: without Django's wheel the same install cannot find Django
     shutil.move(str(next(wh.glob("[Dd]jango-*.whl"))), tmp_path)
