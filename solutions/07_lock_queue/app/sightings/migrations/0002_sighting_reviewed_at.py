@@ -1,24 +1,34 @@
+from django.contrib.postgres.operations import AddIndexConcurrently
 from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
+    # CREATE INDEX CONCURRENTLY can't run inside a transaction block (chapter 06): no transaction,
+    # each statement below commits on its own. So a setting for "this transaction only" (SET LOCAL)
+    # does nothing here, and a session setting (SET) stays until something changes it.
+    atomic = False
 
     dependencies = [
         ("sightings", "0001_initial"),
     ]
 
     operations = [
-        # Give up on a lock we can't get within 500 ms, instead of waiting in the lock queue,
-        # where every later query on the table (plain SELECTs too) would queue behind us. The
-        # migration then fails with "canceling statement due to lock timeout", rolls back
-        # (nothing was changed) and the plan's `retries` run it again a moment later.
-        # Django runs the migration in one transaction, so the setting holds for the ALTER below.
-        # (`statement_timeout` would also cap how long the statement may *run* once it has the lock.)
+        # The ALTER needs ACCESS EXCLUSIVE: while it waits behind the analysts' report, every query
+        # on the table queues behind it. Give up after 500 ms instead (it changed nothing); the
+        # plan's retries run the migration again a moment later.
         migrations.RunSQL("SET lock_timeout = '500ms'", reverse_sql=migrations.RunSQL.noop),
-        # A nullable column: no table rewrite, a few milliseconds of ACCESS EXCLUSIVE lock.
         migrations.AddField(
             model_name="sighting",
             name="reviewed_at",
             field=models.DateTimeField(blank=True, null=True),
+        ),
+        # The guardrail ends here. The concurrent build waits too -- for every transaction older
+        # than it, the comments export included -- but nobody queues behind it: its lock lets reads
+        # and writes through. Cut short, it would leave an INVALID index behind, and the retry would
+        # fail on the column that is already there.
+        migrations.RunSQL("RESET lock_timeout", reverse_sql=migrations.RunSQL.noop),
+        AddIndexConcurrently(
+            model_name="sighting",
+            index=models.Index(fields=["reviewed_at"], name="sighting_reviewed_idx"),
         ),
     ]
