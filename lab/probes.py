@@ -34,7 +34,9 @@ def http_request(port: int, method: str, path: str, body: dict | None = None, co
 class Visitor:
     """One visitor, played on purpose on every live slot (straight to the slot, not through nginx) at
     the moments a deploy breaks things: every step boundary, right after every migration and right
-    after every slot changes release. It opens the list page and a sighting, and posts a sighting.
+    after every slot changes release. It opens the list page and a sighting, posts a sighting, and
+    opens the new sighting's page on every live slot: what one release writes, every release that
+    serves meanwhile must be able to show (a browser follows the redirect to wherever nginx sends it).
     What random traffic finds by luck in those windows, this finds every time."""
 
     def __init__(self, s: Scenario):
@@ -43,20 +45,23 @@ class Visitor:
         self.visits = 0
 
     def visit(self, when: str) -> None:
-        for sl in self.s.lab.status()["slots"]:
-            if sl["live"]:
-                self._visit_slot(sl, when)
+        live = [sl for sl in self.s.lab.status()["slots"] if sl["live"]]
+        for sl in live:
+            self._visit_slot(sl, when, live)
 
-    def _visit_slot(self, sl: dict, when: str) -> None:
+    def _visit_slot(self, sl: dict, when: str, live: list[dict]) -> None:
         from .traffic import classify
-        port, who = sl["port"], f"slot {sl['slot']} ({sl['release'] or sl['deployed_release']})"
+
+        def who(slot):
+            return f"slot {slot['slot']} ({slot['release'] or slot['deployed_release']})"
+        port = sl["port"]
         self.visits += 1
 
-        def expect(method, path, resp, ok=(200,)):
+        def expect(method, path, resp, ok=(200,), on=sl, what=""):
             if resp.status not in ok:
                 kind, detail = classify(method, path, resp)
                 raise CheckFailed(traffic_kind(kind),
-                                  f"{when}, a visitor on {who}: {method} {path} → {resp.status}"
+                                  f"{when}, a visitor on {who(on)}: {method} {path}{what} → {resp.status}"
                                   + (f": {detail}" if detail else "") + " (the random traffic meets this by luck; "
                                   "the check plays it on purpose at every such moment)",
                                   LOOK_AT.get(kind.split(" ")[0], LOOK_AT["500"]))
@@ -78,6 +83,11 @@ class Visitor:
             "reporter": "check"}, {"csrftoken": cookie.group(1)})
         expect("POST", "/sightings/new/", resp, ok=(302,))
         self.posted += 1
+        new_page = resp.headers.get("location", "")
+        if DETAIL_RE.search(f'href="{new_page}"'):
+            for other in live:
+                expect("GET", new_page, http_request(other["port"], "GET", new_page), on=other,
+                       what=f" (the sighting {who(sl)} had just saved)")
 
 
 def run_plan(s: Scenario, after_change=None, before_step=None) -> Visitor:

@@ -6,7 +6,10 @@ column is NOT NULL and only v2's code fills it, so v1's INSERTs, which don't nam
 v2's schema as it is: rolling back the code alone fails as surely as unapplying the migration
 loses the data. The plan is the learner's rollback; what must hold:
 
-  - zero failed requests while it runs, with writes answered by v2 before and by v1 after;
+  - zero failed requests while it runs, with writes answered by v2 before and by v1 after; a
+    visitor (lab/probes.py) at every step boundary and right after each slot switches reports a
+    sighting on each live slot and opens it on every live slot: while the rollback rolls, v2 must
+    show what v1 wrote;
   - both slots on v1 at the end;
   - every row intact: before the plan the check puts a watch on the table (schema `check_audit`,
     its own): a trigger notes every sighting as it is inserted, with the user agent it came with
@@ -19,6 +22,7 @@ loses the data. The plan is the learner's rollback; what must hold:
 from pathlib import Path
 
 from lab.exercises import Kind, Scenario
+from lab.probes import run_plan
 from lab.releases import content_hash
 from lab.traffic import TRAFFIC_AGENT   # every simulated visitor's User-Agent names it
 
@@ -61,7 +65,9 @@ def check(work_dir: Path, log=None) -> Scenario:
         s.log(f"  production: {PRODUCTION} on both slots, its migration applied")
         for statement in WATCH:
             s.lab.sql(statement)
-        s.run()
+        # a visitor at every step boundary and right after each slot switches: it reports a sighting
+        # to each live slot and reads it back from every live slot (v2 must show what v1 wrote)
+        run_plan(s)
         s.expect_no_failed_requests()
         # Reports that v2 answered: v2 stored each one's user agent.
         on_v2 = [r for r in s.traffic.records if r.journey == "report" and r.method == "POST" and r.ok
