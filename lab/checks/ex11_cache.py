@@ -67,8 +67,13 @@ def recording(self, key, version=None):
     keys.append(full)
     return full
 BaseCache.make_key = recording
-r = Client(SERVER_NAME="127.0.0.1", raise_request_exception=False).get("/")
-print("JSON " + json.dumps({"status": r.status_code, "keys": sorted(set(keys))}))
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
+with CaptureQueriesContext(connection) as queries:
+    r = Client(SERVER_NAME="127.0.0.1", raise_request_exception=False).get("/")
+# the hotspots' count: every sighting grouped by place (what the cache is there to spare)
+counted = any("GROUP BY" in q["sql"].upper() and "sightings_sighting" in q["sql"] for q in queries.captured_queries)
+print("JSON " + json.dumps({"status": r.status_code, "keys": sorted(set(keys)), "counted": counted}))
 """
 # ... and asks the admin's index with each moderator's session cookie: 200 is logged in, a redirect to
 # the login page is logged out.
@@ -299,5 +304,17 @@ def check(work_dir: Path, log=None) -> Scenario:
         s.expect(status == 200 and 'class="hotspot"' in page and "last seen" in page, Kind.NOT_DEPLOYED,
                  f"{NEW}'s hotspots box (each place with when it was last seen) is not on the list page",
                  "keep v3's feature: the box and what it shows")
+        # Still cached, for everyone: the list page just rendered by v3 on green stored the hotspots;
+        # another process (blue's environment) must find them there and not count the table again.
+        # A cache of one process (locmem), one that keeps nothing (dummy) or whose entries expire at
+        # once (TIMEOUT 0) makes every server count the whole table on every page.
+        again = s.in_release(NEW, NEW, "blue", KEYS_PROBE, "list page")
+        s.log(f"  {NEW} on blue, a new process after green's list page: hotspots counted again: {again['counted']}")
+        s.expect(not again["counted"], Kind.CACHE_UNUSED,
+                 f"{NEW}'s list page on blue counted every sighting by place again right after green's list page "
+                 f"had cached the hotspots: the entry green stored is not one another server finds (or it is gone "
+                 f"already), so every server counts the whole table on every page",
+                 "the hotspots are cached for every app server: what kind of cache do all the servers share, and "
+                 "how long does an entry live?")
         s.expect_end_state(releases=[NEW])   # v2 adds no migration: v3's state is the one to match
         return s
