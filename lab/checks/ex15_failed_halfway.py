@@ -21,8 +21,9 @@ The verdict rests on what PostgreSQL records, not on timing:
     records only builds that finished (a build cut off records nothing, and neither does one that
     IF NOT EXISTS skipped): an index built twice was finished by one attempt and built again by a
     later one, work that takes minutes on production's table, at every retry;
-  - release v2's migration files are read too (`sqlmigrate`): a file that builds or drops an
-    index without CONCURRENTLY does it wherever it runs, even if this plan faked it;
+  - release v2's migration files are read too (`sqlmigrate`, forwards and backwards): a file that
+    builds or drops an index without CONCURRENTLY does it wherever it runs, even if this plan faked
+    it, and its way back does it in every rollback;
   - pg_index.indisvalid of each index at the end, its definition (pg_get_indexdef) against the
     model's, django_migrations against the release's files and Django's state against the tables
     (Scenario.expect_end_state, then the way back), the rows that were there before the plan (a
@@ -92,6 +93,12 @@ for (a, name), m in sorted(loader.disk_migrations.items()):
             out['migrations'][name] = {'sql': buf.getvalue()}
         except Exception as e:
             out['migrations'][name] = {'sql': None, 'error': str(e).strip()[-300:]}
+        back = io.StringIO()
+        try:   # the way back's SQL (an irreversible migration is the end state's verdict, not this one's)
+            call_command('sqlmigrate', a, name, backwards=True, stdout=back)
+            out['migrations'][name]['back'] = back.getvalue()
+        except Exception:
+            out['migrations'][name]['back'] = ''
 for model_name in ('Sighting', 'Comment'):
     model = apps.get_model('sightings', model_name)
     with connection.schema_editor(collect_sql=True) as se:
@@ -252,6 +259,16 @@ def check(work_dir: Path, log=None) -> Scenario:
                         f"{name}`): without CONCURRENTLY it blocks every write to its table wherever it runs, even if "
                         f"this plan didn't run it (--fake?)",
                         "the same question as under traffic: which form of the statement lets writes go on? "
+                        "`lab hint 15`")
+                # the way back runs on production too (a rollback): the same rule for its SQL
+                bad = blocking_statements(m.get("back") or "")
+                if bad:
+                    raise CheckFailed(
+                        Kind.WRITE_STALL,
+                        f"the way back of release {rel}'s migration {name} runs `{bad[0][:120]}` (`manage.py "
+                        f"sqlmigrate --backwards sightings {name}`): without CONCURRENTLY, a rollback blocks every "
+                        f"write to its table, and first queues behind every open transaction",
+                        "the way back is a migration too: which form of the statement lets writes go on? "
                         "`lab hint 15`")
         s.expect_no_failed_requests()
 
