@@ -174,4 +174,10 @@ def main(argv=None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    from . import procs
+    from .errors import Interrupted
+    procs.raise_on_termination()   # as `lab check`: a SIGTERM mid-check stops the check's lab too
+    try:
+        sys.exit(main())
+    except Interrupted as stop:
+        sys.exit(stop.code)
