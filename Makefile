@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 # Offline / conference mode: if ./wheelhouse exists, install from it with no network at all.
 PIP_SOURCE := $(if $(wildcard wheelhouse/*.whl),--no-index --find-links wheelhouse,)
 
-.PHONY: lab install install-dev up down status test bench lock clean help
+.PHONY: lab install install-dev up down status test corpus bench lock clean help
 
 help:
 	@echo "make lab     create .venv, install pinned deps, start the lab, print the URLs"
@@ -64,6 +64,11 @@ status: install
 PYTEST_WORKERS ?= 2
 test: install-dev
 	@$(BIN)/python -m pytest $(if $(filter 0,$(PYTEST_WORKERS)),,-n $(PYTEST_WORKERS) --dist loadgroup) $(PYTEST_ARGS)
+
+# The whole wrong-answer corpus (make test runs one answer per failure kind of each exercise and
+# every red-team answer: tests/test_exercises.py, in_every_run).
+corpus: install-dev
+	@CORPUS=all $(BIN)/python -m pytest $(if $(filter 0,$(PYTEST_WORKERS)),,-n $(PYTEST_WORKERS) --dist loadgroup) tests/test_exercises.py -k wrong_answer $(PYTEST_ARGS)
 
 bench: install-dev
 	@$(BIN)/python bench/benchmark.py
