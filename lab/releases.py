@@ -21,7 +21,12 @@ from .config import APP_SOURCE, LabConfig, cache_dir, read_json, write_json
 from .errors import LabError
 from .kinds import Kind
 
-IGNORE = shutil.ignore_patterns("__pycache__", "*.pyc", "staticfiles", ".pytest_cache", "*.orig", "*.rej")
+# What is never part of a release: build output, caches, and what an editor, a notebook or `patch`
+# leaves beside a learner's files (so opening production's folder in an editor doesn't make it
+# "another release"). Both the build (copytree) and content_hash skip these.
+NOT_SOURCE = ("__pycache__", "*.pyc", "staticfiles", ".pytest_cache", ".ipynb_checkpoints",
+              "*.orig", "*.rej", "*~", "*.swp", "*.swo", ".DS_Store")
+IGNORE = shutil.ignore_patterns(*NOT_SOURCE)
 NAME_OK = set("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._-")
 
 
@@ -75,9 +80,10 @@ def _tree_files(root: Path):
         yield root
         return
     for dirpath, dirnames, filenames in os.walk(root):
-        dirnames[:] = sorted(d for d in dirnames if d not in ("__pycache__", "staticfiles", ".pytest_cache"))
+        skip = IGNORE(dirpath, dirnames + filenames)
+        dirnames[:] = sorted(d for d in dirnames if d not in skip)
         for f in sorted(filenames):
-            if not f.endswith(".pyc"):
+            if f not in skip:
                 yield Path(dirpath) / f
 
 
