@@ -570,33 +570,24 @@ class HotTableWatch:
 
 
 # ---------------------------------------------------------------- an open write (chapter and exercise 15)
-class OpenWrite:
-    """A transaction that wrote to `table` and hasn't committed: it holds ROW EXCLUSIVE on `table`,
-    which `CREATE INDEX CONCURRENTLY` must wait for (after it has added the INVALID index) and a
-    plain `CREATE INDEX` (SHARE) queues behind.
+class BackgroundTransaction:
+    """Another session's transaction, kept open in a thread of its own while a check or a chapter
+    runs (a colleague's import, the data team's export): the obstacle a migration meets in
+    production. `with` returns once the transaction holds what it holds; leaving the block (or
+    `stop()`) ends it, and it may end earlier on its own terms. A subclass says what the
+    transaction does in `hold(conn, look)`: `conn` is its own connection (autocommit off), `look`
+    a second one to watch others with; it calls `self.holding()` once it holds what it holds, and
+    returns when `self.stop_requested()` says so or when it is done.
 
-    It watches who waits for it (pg_blocking_pids, 20 times a second): once the first statement
-    that waited has given up (its lock_timeout fired), or has waited `patience` seconds (then it
-    cancels that statement with pg_cancel_backend, like a pipeline's timeout), it rolls back. It
-    never lasts longer than `max_seconds`.
-    """
+    What ended the transaction if it did not end on its own terms (a terminated connection:
+    someone ran pg_terminate_backend on it) is `error`, never swallowed: the caller reports it."""
 
-    # what the import wrote (any INSERT takes ROW EXCLUSIVE on its table)
-    WRITES = {
-        "sightings_comment": "insert into sightings_comment (sighting_id, author, body, created_at) "
-               "select min(id), 'import', 'imported, not committed yet', now() from sightings_sighting",
-        "sightings_sighting": "insert into sightings_sighting (title, description, location, sighted_at, reporter, "
-                              "score, created_at) values ('Imported', 'Not committed yet.', 'Bluff Creek, "
-                              "California', now(), 'import', 0, now())",
-    }
+    what = "transaction"        # for messages: "the check could not open its <what> on <table>"
+    as_app = False              # connect as the app's own role (True) or as the superuser
 
-    def __init__(self, lab, table: str, patience: float = 3.0, max_seconds: float = 120.0):
-        self.lab, self.table, self.patience, self.max_seconds = lab, table, patience, max_seconds
-        self.write = self.WRITES[table]
+    def __init__(self, lab, table: str):
+        self.lab, self.table = lab, table
         self.pid: int | None = None
-        self.victim: tuple[int, str] | None = None   # (pid, statement) of the first statement that waited
-        self.how = ""                                # "gave up" (its own timeout) or "cancelled" (by the check)
-        self.waited = 0.0
         self._held, self._stop = threading.Event(), threading.Event()
         self._error: Exception | None = None
         self._thread: threading.Thread | None = None
@@ -607,20 +598,13 @@ class OpenWrite:
 
     @property
     def error(self) -> Exception | None:
-        """What ended the import's transaction if it didn't end on its own terms (a terminated
-        connection: someone ran pg_terminate_backend on it). Never swallowed: the check reports it."""
         return self._error
 
-    @property
-    def bit(self) -> bool:
-        """A statement really waited for it and failed (the obstacle did its job)."""
-        return self.victim is not None and bool(self.how)
-
-    def __enter__(self) -> "OpenWrite":
-        self._thread = threading.Thread(target=self._run, daemon=True, name="open-write")
+    def __enter__(self):
+        self._thread = threading.Thread(target=self._run, daemon=True, name=self.what)
         self._thread.start()
         if not self._held.wait(10) or self._error:
-            raise CheckFailed(Kind.CHECK_ERROR, f"the check could not open its transaction on {self.table}: "
+            raise CheckFailed(Kind.CHECK_ERROR, f"the check could not open its {self.what} on {self.table}: "
                               f"{self._error}", "run the check again")
         return self
 
@@ -633,36 +617,126 @@ class OpenWrite:
         if self._thread:
             self._thread.join(timeout=10)
 
+    def holding(self) -> None:
+        """Called by `hold` once the transaction holds what it holds: `with` goes on from here."""
+        self._held.set()
+
+    def stop_requested(self, wait: float = 0.0) -> bool:
+        """Whether the transaction was asked to end (waiting up to `wait` seconds for it)."""
+        return self._stop.wait(wait) if wait else self._stop.is_set()
+
+    def waiting_for_it(self, look) -> dict[int, str]:
+        """Who waits for this transaction right now: pid → statement, the longest waiting first."""
+        rows = look.execute("select pid, query from pg_stat_activity where %s = any(pg_blocking_pids(pid)) "
+                            "order by query_start", (self.pid,)).fetchall()
+        return {pid: q for pid, q in rows}
+
     def _run(self) -> None:
         db = self.lab.db
         try:
-            # the import connects as the app's own role, as a colleague's import would (a superuser's
-            # session is one the app's migrations can't touch, which would hide what they do to others)
-            with db.connect(superuser=False, dbname=db.db_name, autocommit=False) as conn, \
+            with db.connect(superuser=not self.as_app, dbname=db.db_name, autocommit=False) as conn, \
                     db.connect(dbname=db.db_name) as look:
-                conn.execute("set application_name = 'import (open transaction)'")
                 self.pid = conn.info.backend_pid
-                conn.execute(self.write)
-                started = time.monotonic()
-                self._held.set()
-                first_seen = None
-                while not self._stop.is_set() and time.monotonic() - started < self.max_seconds:
-                    rows = look.execute("select pid, query from pg_stat_activity where %s = any(pg_blocking_pids(pid)) "
-                                        "order by query_start", (self.pid,)).fetchall()
-                    waiting = {pid: q for pid, q in rows}
-                    if self.victim is None and waiting:
-                        self.victim, first_seen = next(iter(waiting.items())), time.monotonic()
-                    if self.victim is not None:
-                        self.waited = time.monotonic() - first_seen
-                        if self.victim[0] not in waiting:
-                            self.how = "gave up"
-                            break
-                        if self.waited >= self.patience:
-                            look.execute("select pg_cancel_backend(%s)", (self.victim[0],))
-                            self.how = "cancelled"
-                            break
-                    self._stop.wait(0.05)
-                conn.rollback()     # what the import wrote never existed
-        except Exception as e:  # noqa: BLE001 - reported by __enter__ or as a check error
+                self.hold(conn, look)
+        except Exception as e:  # noqa: BLE001 - reported by __enter__ or by the caller (`error`)
             self._error = e
             self._held.set()
+
+    def hold(self, conn, look) -> None:
+        raise NotImplementedError
+
+
+class Obstacle(BackgroundTransaction):
+    """Another session's open transaction that a migration must wait for, and that ends the way
+    production's would once it has been in the way: it watches who waits for it (pg_blocking_pids,
+    20 times a second), and once the first statement that waited has given up (its lock_timeout
+    fired), or has waited `patience` seconds (then it cancels that statement with
+    pg_cancel_backend, like a pipeline's timeout), it ends. It never lasts longer than
+    `max_seconds`. A subclass says what the transaction does (`begin`) and how it ends (`end`)."""
+
+    def __init__(self, lab, table: str, patience: float = 3.0, max_seconds: float = 120.0):
+        super().__init__(lab, table)
+        self.patience, self.max_seconds = patience, max_seconds
+        self.victim: tuple[int, str] | None = None   # (pid, statement) of the first statement that waited
+        self.how = ""                                # "gave up" (its own timeout) or "cancelled" (by the check)
+        self.waited = 0.0
+
+    @property
+    def bit(self) -> bool:
+        """A statement really waited for it and failed (the obstacle did its job)."""
+        return self.victim is not None and bool(self.how)
+
+    def begin(self, conn) -> None:
+        raise NotImplementedError("an Obstacle says what its transaction does in begin()")
+
+    def end(self, conn) -> None:
+        conn.rollback()
+
+    def hold(self, conn, look) -> None:
+        self.begin(conn)
+        started = time.monotonic()
+        self.holding()
+        first_seen = None
+        while not self.stop_requested() and time.monotonic() - started < self.max_seconds:
+            waiting = self.waiting_for_it(look)
+            if self.victim is None and waiting:
+                self.victim, first_seen = next(iter(waiting.items())), time.monotonic()
+            if self.victim is not None:
+                self.waited = time.monotonic() - first_seen
+                if self.victim[0] not in waiting:
+                    self.how = "gave up"
+                    break
+                if self.waited >= self.patience:
+                    look.execute("select pg_cancel_backend(%s)", (self.victim[0],))
+                    self.how = "cancelled"
+                    break
+            self.stop_requested(0.05)
+        self.end(conn)
+
+
+class OpenWrite(Obstacle):
+    """A transaction that wrote to `table` and hasn't committed (a colleague's import): it holds
+    ROW EXCLUSIVE on `table`, which `CREATE INDEX CONCURRENTLY` must wait for (after it has added
+    the INVALID index) and a plain `CREATE INDEX` (SHARE) queues behind. It ends rolled back: what
+    the import wrote never existed."""
+
+    what = "transaction"
+    # the import connects as the app's own role, as a colleague's import would (a superuser's
+    # session is one the app's migrations can't touch, which would hide what they do to others)
+    as_app = True
+
+    # what the import wrote (any INSERT takes ROW EXCLUSIVE on its table)
+    WRITES = {
+        "sightings_comment": "insert into sightings_comment (sighting_id, author, body, created_at) "
+               "select min(id), 'import', 'imported, not committed yet', now() from sightings_sighting",
+        "sightings_sighting": "insert into sightings_sighting (title, description, location, sighted_at, reporter, "
+                              "score, created_at) values ('Imported', 'Not committed yet.', 'Bluff Creek, "
+                              "California', now(), 'import', 0, now())",
+    }
+
+    def __init__(self, lab, table: str, patience: float = 3.0, max_seconds: float = 120.0):
+        super().__init__(lab, table, patience, max_seconds)
+        self.write = self.WRITES[table]
+
+    def begin(self, conn) -> None:
+        conn.execute("set application_name = 'import (open transaction)'")
+        conn.execute(self.write)
+
+
+class OpenSnapshot(Obstacle):
+    """A report's REPEATABLE READ transaction: it keeps the snapshot it took when it began, and
+    holds no lock on any table (it read nothing yet). Nothing waits for it but what waits for
+    every older snapshot: the last phase of `CREATE INDEX CONCURRENTLY` (after the index was
+    built and marked ready, before it is marked valid), so a build that gives up there leaves an
+    index that is ready but INVALID. `table` names no table it touches; it is only for messages."""
+
+    what = "report"
+
+    def begin(self, conn) -> None:
+        conn.execute("set application_name = 'report (open snapshot)'")
+        conn.commit()
+        conn.execute("set transaction isolation level repeatable read")
+        conn.execute("select 1")     # the snapshot, kept until the transaction ends
+
+    def end(self, conn) -> None:
+        conn.commit()

@@ -27,13 +27,12 @@ The verdicts, from what PostgreSQL did:
 """
 from __future__ import annotations
 
-import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
 
 from lab.exercises import CheckFailed, Kind, Scenario
-from lab.pgwatch import BLOCKS_WRITES, MODES, DDLAudit, LockWatch, SlowReport
+from lab.pgwatch import BLOCKS_WRITES, MODES, BackgroundTransaction, DDLAudit, LockWatch, SlowReport
 
 TABLE = "sightings_sighting"
 COLUMN = "reviewed_at"
@@ -68,71 +67,44 @@ class Waiter:
         return self.last_seen - self.since
 
 
-class Export:
+class Export(BackgroundTransaction):
     """The data team's export of the comments: a REPEATABLE READ transaction that read `table` and
     keeps its snapshot until it commits. It looks 20 times a second at who waits for it
     (pg_blocking_pids) and commits `tail` seconds after the first one started waiting, never later
     than `max_seconds` after it began. A statement that stops waiting while it is still open gave
     up (its lock_timeout, a statement_timeout, a cancel): it can't have gone through."""
 
+    what = "export"
+
     def __init__(self, lab, table: str, tail: float, max_seconds: float):
-        self.lab, self.table, self.tail, self.max_seconds = lab, table, tail, max_seconds
-        self.pid: int | None = None
+        super().__init__(lab, table)
+        self.tail, self.max_seconds = tail, max_seconds
         self.started = self.ended = None
         self.waiters: dict[tuple[int, str], Waiter] = {}
-        self.error: Exception | None = None
-        self._held, self._stop = threading.Event(), threading.Event()
-        self._thread: threading.Thread | None = None
 
-    def __enter__(self) -> "Export":
-        self._thread = threading.Thread(target=self._run, daemon=True, name="comments-export")
-        self._thread.start()
-        if not self._held.wait(10) or self.error:
-            raise CheckFailed(Kind.CHECK_ERROR, f"the check could not open its export of {self.table}: {self.error}",
-                              "run the check again")
-        return self
-
-    def __exit__(self, *exc):
-        self.stop()
-        return False
-
-    def stop(self) -> None:
-        self._stop.set()
-        if self._thread:
-            self._thread.join(timeout=10)
-
-    def _run(self) -> None:
-        db = self.lab.db
-        try:
-            with db.connect(dbname=db.db_name, autocommit=False) as conn, db.connect(dbname=db.db_name) as look:
-                conn.execute("set application_name = 'comments export'")
-                conn.commit()
-                conn.execute("set transaction isolation level repeatable read")
-                self.pid = conn.info.backend_pid
-                conn.execute(f"select count(*) from {self.table}")   # the snapshot, kept until commit
-                self.started = time.monotonic()
-                self._held.set()
-                first = None
-                while not self._stop.is_set():
-                    now = time.monotonic()
-                    if now - self.started >= self.max_seconds or (first is not None and now - first >= self.tail):
-                        break
-                    rows = look.execute("select pid, query from pg_stat_activity where %s = any(pg_blocking_pids(pid))",
-                                        (self.pid,)).fetchall()
-                    seen = {(pid, " ".join((q or "").split())) for pid, q in rows}
-                    for key in seen:
-                        w = self.waiters.setdefault(key, Waiter(key[0], key[1], now, now))
-                        w.last_seen = now
-                        first = first if first is not None else now
-                    for key, w in self.waiters.items():
-                        if key not in seen:
-                            w.gave_up = True
-                    self._stop.wait(0.05)
-                conn.commit()
-                self.ended = time.monotonic()
-        except Exception as e:  # noqa: BLE001 - reported by __enter__ or by the check
-            self.error = e
-            self._held.set()
+    def hold(self, conn, look) -> None:
+        conn.execute("set application_name = 'comments export'")
+        conn.commit()
+        conn.execute("set transaction isolation level repeatable read")
+        conn.execute(f"select count(*) from {self.table}")   # the snapshot, kept until commit
+        self.started = time.monotonic()
+        self.holding()
+        first = None
+        while not self.stop_requested():
+            now = time.monotonic()
+            if now - self.started >= self.max_seconds or (first is not None and now - first >= self.tail):
+                break
+            seen = {(pid, " ".join((q or "").split())) for pid, q in self.waiting_for_it(look).items()}
+            for key in seen:
+                w = self.waiters.setdefault(key, Waiter(key[0], key[1], now, now))
+                w.last_seen = now
+                first = first if first is not None else now
+            for key, w in self.waiters.items():
+                if key not in seen:
+                    w.gave_up = True
+            self.stop_requested(0.05)
+        conn.commit()
+        self.ended = time.monotonic()
 
     def builds(self) -> list[Waiter]:
         """The index builds that waited for the export."""
