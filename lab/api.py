@@ -195,6 +195,12 @@ class Lab:
             if not ours_running:
                 procs.require_free_port(port, what)
 
+    def up_database(self) -> None:
+        """Start the lab's PostgreSQL only (initialised on the first run), nothing else."""
+        with self._locked("up"):
+            self.cfg.save()
+            self._db_up()
+
     def _db_up(self) -> None:
         if self.db.embedded and not self.db.initialized:
             with self.step("initialise PostgreSQL (first run only)"):

@@ -109,6 +109,10 @@ def free_port_base(span: int = 5) -> int:
     raise LabError("no free ports found for a check lab")
 
 
+# A template of another version of the app that was copied within this many seconds is kept.
+TEMPLATE_KEPT_UNUSED = 3600
+
+
 def template_home(log=None) -> Path:
     """A stopped lab (initialised PostgreSQL with the seeded baseline + release v1), built once
     per version of bigfoot_app/ and cloned for every check: a check starts warm (~1 s), not cold."""
@@ -124,8 +128,13 @@ def template_home(log=None) -> Path:
         if (home / "READY").exists():
             return home
         shutil.rmtree(home, ignore_errors=True)
+        # Templates of other versions of the app go, unless one was copied lately: another
+        # checkout of the kit may share this cache (LAB_CACHE), and deleting its template under it
+        # would make the two rebuild each other's at every check.
         for old in cache_dir().glob("template-*"):
-            shutil.rmtree(old, ignore_errors=True)
+            ready = old / "READY"
+            if not ready.exists() or time.time() - ready.stat().st_mtime > TEMPLATE_KEPT_UNUSED:
+                shutil.rmtree(old, ignore_errors=True)
         lab = Lab(home=home, port_base=free_port_base(), log=log, database_url="")
         try:
             lab.up()
@@ -152,22 +161,26 @@ def template_cache_lock(shared: bool = False):
 
 
 @contextmanager
-def fresh_lab(static_mode: str = "proxy", log=None):
-    """A lab of its own (state folder in /tmp, free ports), seeded baseline, both slots on v1."""
+def fresh_lab(static_mode: str = "proxy", log=None, database_only: bool = False):
+    """A lab of its own (state folder in /tmp, free ports), seeded baseline, both slots on v1.
+    `database_only`: its PostgreSQL only, nothing else started (a check that runs tests, not
+    traffic: no slots, no nginx, less to wait for)."""
     from .api import Lab
     template = template_home()
     home = Path(tempfile.mkdtemp(prefix="bigfoot-check-"))
     os.chmod(home, 0o755)
     # cp -a keeps owners and modes (PostgreSQL's data folder must stay its service user's)
-    with template_cache_lock(shared=True):
-        if not (template / "READY").exists():  # replaced meanwhile by a newer version
-            template = None
-        else:
-            subprocess.run(["cp", "-a", f"{template}/.", str(home)], check=True)
-    if template is None:
-        template = template_home()
+    for _ in range(5):
         with template_cache_lock(shared=True):
-            subprocess.run(["cp", "-a", f"{template}/.", str(home)], check=True)
+            ready = template / "READY"
+            if ready.exists():      # else deleted meanwhile (by a newer version's build): build it again
+                subprocess.run(["cp", "-a", f"{template}/.", str(home)], check=True)
+                os.utime(ready)     # copied lately: kept by other versions' builds
+                break
+        template = template_home()
+    else:
+        raise LabError(f"the check's template lab in {cache_dir()} kept being deleted while this check "
+                       f"started", "another copy of the kit shares this cache (LAB_CACHE): give each its own")
     (home / "READY").unlink(missing_ok=True)
     for stale in ("state.json", "lab.lock"):
         (home / stale).unlink(missing_ok=True)
@@ -176,7 +189,7 @@ def fresh_lab(static_mode: str = "proxy", log=None):
     try:
         for attempt in range(3):
             try:
-                lab.up()
+                lab.up_database() if database_only else lab.up()
                 break
             except LabError as e:
                 # another program took one of the free ports we picked: pick others (this is the

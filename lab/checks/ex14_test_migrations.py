@@ -25,7 +25,6 @@ from __future__ import annotations
 WAY_BACK_SKIPPED = ("the learner writes tests, not migrations: the check's own releases carry the migrations, and "
                     "testing their way back is the learner's task (the irreversible release must fail their test)")
 
-import os
 import re
 import shutil
 import subprocess
@@ -33,13 +32,13 @@ import sys
 import tempfile
 import time
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
 from lab.config import APP_SOURCE
 from lab.errors import LabError
-from lab.exercises import CheckFailed, Kind, template_cache_lock, free_port_base, template_home
+from lab.exercises import CheckFailed, Kind, fresh_lab
 from lab.releases import IGNORE, Releases, build_env, display_path
 
 MIGRATION = "sightings/migrations/0002_sighting_comment_count.py"
@@ -208,44 +207,14 @@ def tree(dest: Path, variant: Variant, tests: Path) -> Path:
 
 @contextmanager
 def database_only(log):
-    """A PostgreSQL of the check's own, cloned from the checks' template lab like fresh_lab's, but
-    nothing else started: the check runs tests, not traffic (no slots, no nginx: less to wait for)."""
-    from lab.api import Lab
-    from lab.errors import LabError
-    from lab.procs import deferred_signals
-    home = Path(tempfile.mkdtemp(prefix="bigfoot-check-"))
-    os.chmod(home, 0o755)            # PostgreSQL runs as its own user when we are root
-    lab = None
-    try:
-        for _ in range(3):
-            template = template_home()
-            with template_cache_lock(shared=True):
-                if (template / "READY").exists():       # else replaced meanwhile by a newer version
-                    subprocess.run(["cp", "-a", f"{template}/.", str(home)], check=True)
-                    break
-        else:
-            raise CheckFailed(Kind.CHECK_ERROR, "the checks' template lab kept changing while this check copied it",
-                              "run the check again")
-        for stale in ("READY", "state.json", "lab.lock"):
-            (home / stale).unlink(missing_ok=True)
-        for attempt in range(3):
-            lab = Lab(home=home, port_base=free_port_base(), log=log, database_url="")
-            try:
-                lab.cfg.save()
-                lab._db_up()
-                break
-            except LabError as e:            # another program took the free port we picked
-                if e.kind != Kind.PORT_IN_USE or attempt == 2:
-                    raise CheckFailed(Kind.CHECK_ERROR, f"the check's PostgreSQL did not start: {e.message}",
-                                      "run the check again") from None
+    """A PostgreSQL of the check's own, cloned from the checks' template lab; nothing else started."""
+    with ExitStack() as stack:
+        try:
+            lab = stack.enter_context(fresh_lab(log=log, database_only=True))
+        except LabError as e:
+            raise CheckFailed(Kind.CHECK_ERROR, f"the check's PostgreSQL did not start: {e.message}",
+                              "run the check again") from None
         yield lab
-    finally:
-        with deferred_signals():
-            try:
-                if lab is not None:
-                    lab.down()
-            finally:
-                shutil.rmtree(home, ignore_errors=True)
 
 
 def run_tests(lab, variant: Variant, src: Path, db: str, log) -> Run:
