@@ -13,6 +13,12 @@ on the other import. The attempt after that finds one index finished (valid) and
 (invalid). Whatever the migration's order, the attempts meet both kinds of leftover; a migration
 that is safe to run again redoes what is half-built and keeps what is finished.
 
+A third obstacle (lab.pgwatch.OpenSnapshot) is a report whose REPEATABLE READ snapshot was taken
+before the plan: it holds no table lock, so only the last phase of a build waits for it (after the
+index was built and marked ready, before it is marked valid). The first build that gets past its
+import gives up there, and leaves an index that is ready (pg_index.indisready) but INVALID: a
+repair that tells a half-built index by anything but indisvalid meets the case it missed.
+
 The verdict rests on what PostgreSQL records, not on timing:
   - an event trigger at ddl_command_end (lab.pgwatch.DDLAudit) and one at sql_drop (this file's)
     record every CREATE INDEX and DROP INDEX that ran during the plan, whoever ran it, with the
@@ -36,7 +42,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from lab.exercises import CheckFailed, Kind, Scenario
-from lab.pgwatch import BLOCKS_WRITES, MODES, DDLAudit, OpenWrite
+from lab.pgwatch import BLOCKS_WRITES, MODES, DDLAudit, Obstacle, OpenSnapshot, OpenWrite
 
 # The task's indexes: name → (model, table, the index as PostgreSQL prints the model's Meta.indexes entry).
 INDEXES = {
@@ -150,12 +156,19 @@ def check(work_dir: Path, log=None) -> Scenario:
         ran_before = {n for (n,) in s.lab.sql("select name from django_migrations where app = 'sightings'")}
         before = {t: s.lab.sql(FINGERPRINT.format(table=t), (last_ids[t],))[0] for t in TABLES}
         obstacles: dict[str, OpenWrite] = {}
+        reports: list[OpenSnapshot] = []
 
         def open_writes(scenario, step):
             # one import on each table, opened before the first step; each lasts until a statement
             # that waited for it failed (or the plan is over)
             if obstacles or index_states(scenario):
                 return
+            # and a report that took its snapshot before the deploy: a build that got past the
+            # imports waits for it at its very end, once the index is built and marked ready, so the
+            # attempts also meet an index that is ready and INVALID (not only one cut off before)
+            reports.append(OpenSnapshot(scenario.lab, "the database", patience=PATIENCE,
+                                        max_seconds=OBSTACLE_MAX).__enter__())
+            scenario.log(f"→ a report (pid {reports[0].pid}) holds a snapshot taken before the deploy")
             for table in TABLES:
                 o = OpenWrite(scenario.lab, table, patience=PATIENCE, max_seconds=OBSTACLE_MAX)
                 if table == "sightings_comment":
@@ -180,30 +193,31 @@ def check(work_dir: Path, log=None) -> Scenario:
                 except CheckFailed as f:
                     failure = f
                 finally:
-                    for o in obstacles.values():
+                    for o in [*obstacles.values(), *reports]:
                         o.stop()
             drops = s.lab.sql("select query, locks from check15_audit.drops order by id")
         finally:
             for statement in DROP_UNAUDIT:
                 s.lab.sql(statement)
-        bitten = [o for o in obstacles.values() if o.bit]
+        bitten = [o for o in [*obstacles.values(), *reports] if o.bit]
         if log:
             for c in audit.commands():
                 log(f"DDL: {c.query[:120]} (held: {', '.join(c.locks) or 'no table lock'})")
             for q, locks in drops:
                 log(f"DROP: {q[:120]} (held: {', '.join(locks) or 'no table lock'})")
-            for o in obstacles.values():
+            for o in [*obstacles.values(), *reports]:
                 if o.bit:
-                    log(f"the open transaction on {o.table}: its first waiter {o.how} after {o.waited:.1f} s: "
+                    log(f"the open {o.what} on {o.table}: its first waiter {o.how} after {o.waited:.1f} s: "
                         f"{o.victim[1][:100]}")
 
         # The imports are the check's, not the plan's: a plan that ends one (pg_terminate_backend on
         # sessions "idle in transaction") gets past the obstacle by destroying someone's work.
-        killed = next((o for o in obstacles.values() if o.error is not None), None)
+        killed = next((o for o in [*obstacles.values(), *reports] if o.error is not None), None)
         if killed is not None:
             raise CheckFailed(
                 Kind.DATA_LOST,
-                f"the import's transaction on {killed.table} (pid {killed.pid}) did not end on its own: "
+                f"the {'import' if isinstance(killed, OpenWrite) else 'report'}'s transaction on {killed.table} "
+                f"(pid {killed.pid}) did not end on its own: "
                 f"{str(killed.error).strip().splitlines()[0][:200]}. Your plan ended another session's work to get "
                 f"its lock; in production that is a colleague's import, a report, a payment, lost",
                 "a migration waits for the transactions before it, or gives up and tries again later: which of "
@@ -214,13 +228,13 @@ def check(work_dir: Path, log=None) -> Scenario:
             states = index_states(s)
             if failure.reason in (Kind.STEP_FAILED, Kind.LOCK_TIMEOUT) and states and \
                     not all(name in states and states[name][0] for name in INDEXES):
-                stops = " and ".join(f"on {o.table} ({o.how})" for o in bitten)
+                stops = ", ".join(f"the open {o.what} on {o.table} ({o.how})" for o in bitten)
                 then = (f"{len(s.failed_attempts) + 1} attempts in all, the last one failed"
                         if s.failed_attempts else "nothing tried again (a step may say `retries`), and it failed")
                 raise CheckFailed(
                     Kind.INVALID_INDEX,
                     f"the plan ended with {describe_states(states)}. "
-                    f"{'Attempts stopped in builds that waited for an open transaction ' + stops + '. ' if stops else ''}"
+                    f"{'Attempts stopped in builds that waited for: ' + stops + '. ' if stops else ''}"
                     f"{then}: {failure.message}", LOOK_RERUN)
             raise failure
 
@@ -283,9 +297,11 @@ def check(work_dir: Path, log=None) -> Scenario:
                      f"half-built, and what came after accepted it as it was (an index that exists was taken for "
                      f"an index that works: IF NOT EXISTS, `--fake`, an 'already exists' ignored); PostgreSQL never "
                      f"uses an invalid index to answer a query. At the end: {describe_states(states)}", LOOK_RERUN)
-        s.expect(len(bitten) == len(TABLES), Kind.CHECK_ERROR,
-                 "the plan never waited for " + " and ".join(f"the open transaction on {t}" for t, o in obstacles.items()
-                                                             if not o.bit) +
+        # every build that finished got past both imports and then waited for the report's snapshot
+        missed: list[Obstacle] = [o for o in [*obstacles.values(), *reports] if not o.bit] + ([] if reports else [None])
+        s.expect(not missed, Kind.CHECK_ERROR,
+                 "the plan never waited for " + " and ".join(f"the open {o.what} on {o.table}" if o else "a report"
+                                                             for o in missed) +
                  ", so the check can't tell whether your migration survives a failure at each point",
                  "run the check again")
         for name, (model, table, task_def) in INDEXES.items():
