@@ -109,8 +109,10 @@ def save(ex: ExerciseInfo, name: str, mistake: str, expect: str) -> Path:
     d = _scratch(ex, name)
     subprocess.run(["git", "add", "-A"], cwd=d, check=True)   # new, changed AND deleted files
     # no context lines: a later edit of a comment in the solution doesn't break the patch
-    diff = subprocess.run(["git", "diff", "--cached", "-U0", "--no-color", "--no-ext-diff"], cwd=d,
-                          capture_output=True, text=True, check=True).stdout
+    # (the folder's README is the task's text, never part of an answer: a patch that carries it
+    # breaks whenever the solution's README is edited)
+    diff = subprocess.run(["git", "diff", "--cached", "-U0", "--no-color", "--no-ext-diff", "--", ".",
+                           ":(exclude)README.md"], cwd=d, capture_output=True, text=True, check=True).stdout
     if not diff.strip():
         raise SystemExit(f"{d} has no change from the solution")
     out = ex.solution_folder / "wrong" / f"{name}.patch"

@@ -54,6 +54,9 @@ def test_at_least_four_wrong_answers_each_with_its_mistake_and_kind(ex):
     for w in wrong:
         assert w.mistake, f"{w.path}: no `mistake:` line"
         assert is_kind(w.expect), f"{w.path}: `expect: {w.expect}` is not a known failure kind"
+        # the folder's README is the task's text, not the answer: a patch carrying it breaks at the
+        # next edit of the solution's README (lab.corpus save leaves it out)
+        assert "diff --git a/README.md " not in w.path.read_text(), f"{w.path}: changes README.md"
 
 
 @pytest.mark.parametrize("ex", EXERCISES, ids=IDS)
