@@ -20,6 +20,8 @@ may change more than MAX_BATCH rows (batched, on every path).
 import threading
 from pathlib import Path
 
+import psycopg
+
 from lab.errors import LabError
 from lab.exercises import CheckFailed, Kind, Scenario
 
@@ -129,16 +131,22 @@ def check(work_dir: Path, log=None) -> Scenario:
 
         # The old code keeps writing while the migration runs.
         stop = threading.Event()
+        wrote: list[int] = []
+        failed: list[Exception] = []
 
         def writer():
             i = 0
-            with s.lab.db.connect(dbname=s.lab.db.db_name) as conn:   # one connection, autocommit
-                while not stop.wait(0.25):
-                    try:
-                        conn.execute(INSERT_OLD, ([OLD_CODE_WRITES[i % len(OLD_CODE_WRITES)]],))
-                    except Exception:  # noqa: BLE001 - a blocked/failed write shows in the traffic, not here
-                        pass
-                    i += 1
+            try:
+                with s.lab.db.connect(dbname=s.lab.db.db_name) as conn:   # one connection, autocommit
+                    while not stop.wait(0.25):
+                        try:
+                            conn.execute(INSERT_OLD, ([OLD_CODE_WRITES[i % len(OLD_CODE_WRITES)]],))
+                            wrote.append(i)
+                        except psycopg.Error as e:    # the old code's save failed: judged below
+                            failed.append(e)
+                        i += 1
+            except psycopg.Error as e:                # it could not even connect
+                failed.append(e)
 
         t = threading.Thread(target=writer, daemon=True)
         t.start()
@@ -148,6 +156,18 @@ def check(work_dir: Path, log=None) -> Scenario:
             stop.set()
             t.join()
         s.expect_no_failed_requests()
+        if failed:
+            e = failed[0]
+            # as Django would name it in the old code's 500 (django.db.utils mirrors psycopg's classes)
+            kind = next((f"500 {c.__name__}" for c in type(e).__mro__
+                         if c.__module__ == "psycopg" and c.__name__.endswith("Error") and c.__name__ != "Error"),
+                        "500 DatabaseError")
+            raise CheckFailed(kind, f"while the plan ran, {len(failed)} of the old code's saves of a sighting "
+                              f"failed: {str(e).strip().splitlines()[0][:200]}",
+                              "the old release keeps saving locations while your migration runs: what did the "
+                              "migration do to the table that a plain INSERT can't get past?")
+        s.expect(bool(wrote), Kind.CHECK_ERROR, "the old code's writer saved nothing while the plan ran, so the "
+                 "check can't tell what your migration does to rows written meanwhile", "run the check again")
         names = [r[0] for r in s.lab.sql("select name from django_migrations where app = 'sightings' "
                                           "and name <> '0001_initial' order by id")]
         s.expect(bool(names), Kind.NOT_APPLIED, "release v2's migration was not recorded as applied",
