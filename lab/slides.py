@@ -4,7 +4,7 @@ The instructor presents a chapter from its notebook (JupyterLab + jupyterlab_ris
 as Reveal Slideshow), so the slides are the chapter and can't drift from it. This tool writes only
 `cell.metadata.slideshow.slide_type` (and the notebook's `rise` settings); sources, outputs and
 every other key stay as they are, and the file keeps the kit's JSON layout (indent 1, UTF-8), so
-`git diff` shows metadata lines only.
+`git diff` shows metadata lines only. (`--split` is the one exception: it cuts cells, see below.)
 
 The rule, cell by cell (a cell that already has a slide_type keeps it: the author's choice wins,
 and a second run changes nothing):
@@ -213,7 +213,9 @@ def split(nb: dict) -> int:
                 if last is not body[-1] and isinstance(last, ast.Expr) and not _prints(last):
                     end = chunk[-1].encode()            # the statement's end (a comment may follow it)
                     chunk[-1] = (end[:last.end_col_offset] + b";" + end[last.end_col_offset:]).decode()
-            part = {**cell, "metadata": new_meta, "source": "\n".join(chunk).splitlines(keepends=True)}
+            text = "\n".join(chunk)       # kept in the cell's own layout (one string, or a list of lines)
+            part = {**cell, "metadata": new_meta,
+                    "source": text if isinstance(cell.get("source"), str) else text.splitlines(keepends=True)}
             if n:
                 part["id"] = f"{cell.get('id', 'cell')}-{n}"
             if cell["cell_type"] == "code":
