@@ -55,6 +55,9 @@ class ExerciseInfo:
     key_points: list[str] = field(default_factory=list)
     teaching_minutes: int = 10
     stretch: str = ""                  # for fast finishers (the README's "Stretch" section says the same)
+    # chapters (ids) whose ideas the exercise uses without teaching them again: its README says so
+    # first, and `lab check` names them after every failure
+    builds_on: list[str] = field(default_factory=list)
 
     @property
     def name(self) -> str:
@@ -71,6 +74,16 @@ class ExerciseInfo:
     @property
     def notebook(self) -> Path:
         return KIT_ROOT / "notebooks" / f"{self.name}.ipynb"
+
+
+def builds_on_line(ex: ExerciseInfo) -> str | None:
+    """What a failing check adds for an exercise that builds on earlier chapters (None: none)."""
+    if not ex.builds_on:
+        return None
+    by_id = {e.id: e for e in catalogue()}
+    named = [f"chapter {i} · {by_id[i].title} (notebooks/{by_id[i].name}.ipynb) and exercise {i}"
+             for i in ex.builds_on]
+    return f"this exercise builds on {'; '.join(named)}: it uses their ideas without explaining them again"
 
 
 def catalogue() -> list[ExerciseInfo]:

@@ -13,7 +13,7 @@ from pathlib import Path
 
 from .config import KIT_ROOT, read_json, write_json
 from .errors import LabError
-from .exercises import CheckFailed, ExerciseInfo, catalogue, get
+from .exercises import CheckFailed, ExerciseInfo, builds_on_line, catalogue, get
 
 
 class Progress:
@@ -111,6 +111,8 @@ def run_check(home: Path, key: str | None, verbose: bool = False, out=print, as_
         if result.status == "error":
             out(f"\n  the check could not judge your answer ({took:.1f}s): nothing was counted")
             return False
+        if before := builds_on_line(ex):
+            out(f"  {before}")
         solved = "  (you solved it before: that stays)" if e["status"] == "solved" else ""
         out(f"\n  not yet ({took:.1f}s). Stuck? `lab hint {ex.id}`{solved}")
         return False

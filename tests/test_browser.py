@@ -162,16 +162,26 @@ def test_slides_text_is_readable_and_code_fits_at_1280x720(decks):
         assert not scrolls, f"{chapter}: code that scrolls instead of wrapping (notebooks/rise.css): {scrolls[:3]}"
 
 
-# Still shown, for causes outside the kit's slide files (strict: this fails once they are gone, so
-# the marker can't outlive them): RISE shows a cell's source as it is, and the chapters' asserts
-# share cells with code the slides need (hiding them takes the notebooks: checks in cells of their
-# own, which lab.slides then marks `skip`); and jupyterlab_rise 0.43.1's own page logs
-# "RangeError: Maximum call stack size exceeded" (its @jupyter/web-components theme listener turns
-# --jp-layout-color1/--jp-brand-color1 into FAST design tokens that recurse; a one-cell notebook
-# does it too), plus its reveal theme's Google Fonts and a 404 for each chapter's optional NN_*.css.
-@pytest.mark.xfail(strict=True, reason="asserts share cells with needed code; RISE 0.43.1's own RangeError")
-def test_slides_show_no_test_scaffolding_and_log_no_errors(decks):
+def test_slides_show_no_test_scaffolding(decks):
+    """The chapters' asserts (their own tests) sit in check cells the slides skip (lab.slides)."""
     for chapter, deck in decks.items():
         asserts = [a for s in deck["slides"] for a in s["asserts"]]
-        assert not asserts, f"{chapter}: test scaffolding on the slides: {asserts[:3]}"
+        assert not asserts, (f"{chapter}: test scaffolding on the slides (`python -m lab.slides --split "
+                             f"{chapter[:2]}`): {asserts[:3]}")
+
+
+# Still logged, for causes outside the kit's files (strict: this fails once they are gone, so the
+# marker can't outlive them). jupyterlab_rise 0.43.1 (the newest on PyPI) logs "RangeError: Maximum
+# call stack size exceeded" on its own slideshow page, with any notebook and with no other JupyterLab
+# extension loaded (tried: --RiseApp.labextensions_path=[an empty folder]); its
+# @jupyter/web-components theme listener turns --jp-layout-color1/--jp-brand-color1 into FAST design
+# tokens that recurse. The older releases on PyPI (0.40.0, 0.41.0, 0.42.0, tried with the kit's
+# JupyterLab 4.6.6) don't, but each logs another error in its place with the kit's instructor
+# install: jupytext's JupyterLab extension (jupytext comes with mkdocs-jupyter) fails to load in their
+# slideshow page ("#RUNTIME-012 … shareKey @jupyterlab/docregistry": their page doesn't share the
+# JupyterLab module jupytext's needs). And every version's default reveal theme ('simple') asks
+# Google Fonts for its fonts (offline: a failed request), and each chapter's optional NN_*.css is a 404.
+@pytest.mark.xfail(strict=True, reason="jupyterlab_rise's own RangeError (0.43.1) or jupytext's RUNTIME-012 (0.40-0.42)")
+def test_slides_log_no_errors(decks):
+    for chapter, deck in decks.items():
         assert not deck["errors"], f"{chapter}: console errors: {sorted(set(deck['errors']))[:5]}"

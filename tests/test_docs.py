@@ -460,3 +460,27 @@ def test_site_loads_nothing_from_the_internet(site):
             if re.search(r'\b(?:src|href)="(?:https?:)?//', tag) and 'rel="canonical"' not in tag:
                 external.add((page.relative_to(site).as_posix(), tag[:120]))
     assert not external, sorted(external)[:10]
+
+
+def test_commands_a_learner_types_build_releases_no_chapter_builds():
+    """Releases are immutable: `lab release build v2 …` fails ('already exists with different
+    files') once a chapter or a plan built a v2 of its own in the learner's lab. So the commands
+    the learner is given (READMEs, hints, chapters' text, the docs) use names of their own
+    (`scratch1`, `ex06`, …); a line that says `--force` is about that very error, and NAME is a
+    placeholder."""
+    import json
+    import tomllib
+    built = set()
+    for plan in [*KIT.glob("exercises/*/plan.toml"), *KIT.glob("solutions/*/plan.toml"),
+                 *KIT.glob("notebooks/demos/**/plan.toml")]:
+        built |= set(tomllib.loads(plan.read_text()).get("releases", {}))
+    for nb in KIT.glob("notebooks/[0-9][0-9]_*.ipynb"):
+        code = "\n".join("".join(c["source"]) for c in json.loads(nb.read_text())["cells"] if c["cell_type"] == "code")
+        built |= set(re.findall(r"build_release\(\s*[\"']([\w.-]+)[\"']", code))
+    assert {"v2", "v3"} <= built, sorted(built)
+    texts = [*KIT.glob("exercises/*/README.md"), KIT / "exercises" / "catalogue.toml", *KIT.glob("docs/*.md"),
+             KIT / "README.md", *KIT.glob("notebooks/[0-9][0-9]_*.ipynb")]
+    clashes = [f"{f.relative_to(KIT)}: {m.group(0)}" for f in texts for line in f.read_text().splitlines()
+               if "--force" not in line for m in re.finditer(r"lab release build ([\w.-]+)", line)
+               if m.group(1) in built]
+    assert not clashes, "a name a chapter or plan builds too (use a name of the learner's own):\n" + "\n".join(clashes)

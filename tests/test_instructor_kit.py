@@ -123,7 +123,8 @@ def test_the_rule_and_its_idempotence():
     before = copy.deepcopy(nb)
     assert slides.mark(nb) > 0
     got = [slides.slide_type(c) for c in nb["cells"]]
-    assert got == ["slide", "subslide", "slide", "-", "slide", "subslide", "-", "subslide", "-", "notes", "-"]
+    # the check cell is skipped; the markdown after it follows the plot, the last cell the slides show
+    assert got == ["slide", "subslide", "slide", "-", "slide", "subslide", "skip", "subslide", "-", "notes", "-"]
     assert nb["metadata"]["rise"] == {"scroll": True}
     # only metadata changed
     strip = lambda n: [{k: v for k, v in c.items() if k != "metadata"} for c in n["cells"]]
@@ -134,6 +135,49 @@ def test_the_rule_and_its_idempotence():
     assert slides.problems(again) == []
     assert any("heading but does not start a slide" in p for p in slides.problems(nb)), \
         "an author's mark that hides a section is reported"
+
+
+def test_checks_get_cells_of_their_own_that_the_slides_skip():
+    """The chapters' asserts are their own test scaffolding (tests/test_notebooks.py runs them): the
+    learner's notebook keeps them, the room's slides don't show them, and the code runs as before."""
+    code = ('lab.deploy("v2")   # green first\n'
+            'assert lab.status()["ok"], "deploy failed"\n'
+            'for slot in ("blue", "green"):\n'
+            '    assert slot in seen\n'
+            '\n'
+            '# the numbers\n'
+            'print(summary)\n'
+            'assert not errors')
+    nb = {"cells": [_cell("markdown", "# 99 · A chapter", slideshow={"slide_type": "slide"}),
+                    _cell("code", code, slideshow={"slide_type": "subslide"}, tags=["fix-it"]),
+                    _cell("code", "def helper():\n    assert x\n    return 1", slideshow={"slide_type": "-"})],
+          "metadata": {"rise": {"scroll": True}}}
+    found = slides.problems(nb)
+    assert any(p.startswith("cell 1 ") and "shares a cell with checks" in p for p in found), found
+    assert any(p.startswith("cell 2 ") and "inside code the slides show" in p for p in found), found
+    assert slides.split(nb) == 1
+    cells = nb["cells"]
+    assert [c["source"] if isinstance(c["source"], str) else "".join(c["source"]) for c in cells[1:5]] == [
+        'lab.deploy("v2");   # green first',     # no longer the cell's last line: shows no value
+        'assert lab.status()["ok"], "deploy failed"\nfor slot in ("blue", "green"):\n    assert slot in seen',
+        "# the numbers\nprint(summary)",
+        "assert not errors"]
+    assert [slides.slide_type(c) for c in cells[1:5]] == ["subslide", "skip", "-", "skip"]
+    assert [c["metadata"].get("tags") for c in cells[1:5]] == [None, ["fix-it"], None, ["fix-it"]]
+    assert len({c["id"] for c in cells}) == len(cells)
+    assert [p for p in slides.problems(nb) if "assert" in p] == [
+        next(p for p in found if p.startswith("cell 2 ")).replace("cell 2 ", "cell 5 ")], \
+        "the helper's guard is left to the author (raise an error)"
+
+
+def test_no_chapter_shows_its_checks_on_a_slide():
+    """Every assert of every chapter sits in a check cell the slides skip (the browser test steps
+    through three decks; this reads all of them)."""
+    shown = [f"{src.stem} cell {i}: {line.strip()[:60]}" for src in CHAPTERS
+             for i, c in enumerate(json.loads(src.read_text())["cells"])
+             if c["cell_type"] == "code" and slides.slide_type(c) != "skip"
+             for line in slides.source(c).splitlines() if re.match(r"\s*assert\b", line)]
+    assert not shown, "checks on the slides (`python -m lab.slides --split NN`):\n  " + "\n  ".join(shown[:10])
 
 
 def test_the_tool_writes_the_kits_notebook_layout(tmp_path):

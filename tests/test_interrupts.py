@@ -2,6 +2,7 @@
 
 Real signals to a real `lab check` whose private lab (PostgreSQL, two gunicorns, nginx) is up;
 each check's state folder lives under a TMPDIR of the test's own, so what is left is easy to see."""
+import contextlib
 import os
 import signal
 import subprocess
@@ -72,9 +73,31 @@ def wait_gone(tmp: Path, timeout: float = 10) -> list[str]:
     return leftovers(tmp)
 
 
-@pytest.mark.parametrize("sig, sigint_ignored", [(signal.SIGINT, False), (signal.SIGINT, True), (signal.SIGTERM, False)],
-                         ids=["ctrl-c", "ctrl-c-from-a-background-job", "sigterm"])
-def test_signal_during_check_stops_its_lab_and_deletes_its_folder(sig, sigint_ignored, tmp_path):
+class CpuHog:
+    """Every core kept busy by a process of its own (like `bench/stress.py --hog`): what the other
+    test worker, or a busy laptop, does beside a learner's check. Stopped by pid, whatever happens."""
+
+    def __enter__(self):
+        self.procs = [subprocess.Popen([sys.executable, "-c", "while True: pass"])
+                      for _ in range(os.cpu_count() or 2)]
+        return self
+
+    def __exit__(self, *exc):
+        for p in self.procs:
+            p.kill()
+            p.wait()
+
+
+@pytest.mark.parametrize("sig, sigint_ignored, hog",
+                         [(signal.SIGINT, False, False), (signal.SIGINT, True, False), (signal.SIGINT, False, True),
+                          (signal.SIGTERM, False, False)],
+                         ids=["ctrl-c", "ctrl-c-from-a-background-job", "ctrl-c-under-a-cpu-hog", "sigterm"])
+def test_signal_during_check_stops_its_lab_and_deletes_its_folder(sig, sigint_ignored, hog, tmp_path):
+    with CpuHog() if hog else contextlib.nullcontext():
+        signal_during_check(sig, sigint_ignored, tmp_path)
+
+
+def signal_during_check(sig, sigint_ignored, tmp_path):
     proc = start_check(tmp_path, sigint_ignored=sigint_ignored)
     try:
         wait_for_line(proc, "deploy v2")          # the check's lab is up and the deploy under way

@@ -201,3 +201,26 @@ def test_a_passing_result_whose_scenario_holds_locks_still_serialises():
     assert result.passed
     assert json.loads(result.to_json())["status"] == "pass"
     assert "scenario" not in result.to_dict(with_log=False)
+
+
+def test_a_failing_check_names_the_chapters_its_exercise_builds_on(tmp_path, monkeypatch):
+    """Exercise 13 uses chapter 03's expand/contract without explaining it again: its README says so
+    first, and every failing `lab check 13` says so too (the check itself is not run here)."""
+    from lab import learner, results
+    from lab.exercises import catalogue
+    by_id = {e.id: e for e in catalogue()}
+    assert get("13").builds_on == ["03"]
+    for ex in by_id.values():
+        for i in ex.builds_on:
+            assert i in by_id and by_id[i].notebook.exists(), f"{ex.id} builds on a chapter that isn't there: {i}"
+            assert f"chapter {i}" in (ex.folder / "README.md").read_text(), f"{ex.id}'s README doesn't name chapter {i}"
+    failed = results.CheckResult("13", "fail", "500 ProgrammingError", "GET /sightings/ → 500 ProgrammingError",
+                                 timings={"wall_s": 1.0})
+    monkeypatch.setattr(results, "run", lambda *a, **k: failed)
+    said = []
+    assert learner.run_check(tmp_path, "13", out=said.append) is False
+    text = "\n".join(said)
+    assert "builds on chapter 03" in text and "notebooks/03_remove_field.ipynb" in text, text
+    said.clear()
+    learner.run_check(tmp_path, "02", out=said.append)
+    assert "builds on" not in "\n".join(said), "an exercise that builds on nothing says nothing"
