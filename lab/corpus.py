@@ -1,8 +1,9 @@
 """Solutions and the wrong-answer corpus.
 
 A solution stores only what differs from its starter: solutions/NN_slug/ holds the files the
-learner changes or adds; the rest comes from exercises/NN_slug/ (a change to the starter can't
-leave a stale copy behind). `materialize()` builds the whole folder a check runs on.
+learner changes or adds, a changed one as a patch against the starter's (lab/overlays.py); the rest
+comes from exercises/NN_slug/ (a change to the starter can't leave a stale copy behind).
+`materialize()` builds the whole folder a check runs on.
 
 solutions/NN_slug/wrong/NAME.patch is one plausible learner mistake: a unified diff against the
 materialized solution, after a header of two lines that the patch tool ignores:
@@ -31,6 +32,7 @@ from pathlib import Path
 
 from .exercises import ExerciseInfo, get
 from .kinds import is_kind
+from .overlays import apply_overlay, overlays_in
 
 # Files of an exercise folder that are the kit's, not the learner's answer.
 NOT_ANSWER = shutil.ignore_patterns("__pycache__", "*.pyc", "test_check.py", ".pytest_cache")
@@ -56,8 +58,14 @@ def materialize(ex: ExerciseInfo, dest: Path, wrong: WrongAnswer | None = None) 
     if dest.exists():
         shutil.rmtree(dest)
     shutil.copytree(ex.folder, dest, ignore=NOT_ANSWER)
-    shutil.copytree(ex.solution_folder, dest, ignore=shutil.ignore_patterns("wrong", "__pycache__", "*.pyc"),
-                    dirs_exist_ok=True)
+    # the solution's own files (README, plan) whole; each of its overlay folders (app/, app_v2/, ...)
+    # laid over the starter's, its patches against the starter's file (else bigfoot_app/'s)
+    overlays = overlays_in(ex.solution_folder)
+    shutil.copytree(ex.solution_folder, dest, dirs_exist_ok=True, ignore=lambda d, names: [
+        n for n in names if n in ("wrong", "__pycache__") or n.endswith(".pyc") or Path(d) / n in
+        {o.path for o in overlays}])
+    for o in overlays:
+        apply_overlay(o.path, dest / o.path.relative_to(ex.solution_folder), o.bases)
     if wrong is not None:
         r = subprocess.run(["git", "apply", "--unidiff-zero", "-p1", str(wrong.path)], cwd=dest,
                            capture_output=True, text=True)

@@ -20,13 +20,9 @@ from . import migrations_graph, procs
 from .config import APP_SOURCE, LabConfig, cache_dir, read_json, write_json
 from .errors import LabError
 from .kinds import Kind
+from .overlays import IGNORE, NOT_SOURCE, apply_overlay  # noqa: F401  (NOT_SOURCE: the build's and content_hash's)
+from .overlays import SUFFIX as PATCH
 
-# What is never part of a release: build output, caches, and what an editor, a notebook or `patch`
-# leaves beside a learner's files (so opening production's folder in an editor doesn't make it
-# "another release"). Both the build (copytree) and content_hash skip these.
-NOT_SOURCE = ("__pycache__", "*.pyc", "staticfiles", ".pytest_cache", ".ipynb_checkpoints",
-              "*.orig", "*.rej", "*~", "*.swp", "*.swo", ".DS_Store")
-IGNORE = shutil.ignore_patterns(*NOT_SOURCE)
 NAME_OK = set("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._-")
 
 
@@ -88,7 +84,7 @@ def _tree_files(root: Path):
 
 
 def content_hash(sources: list[Path]) -> str:
-    """A digest of folders (every file, by relative path) and single files."""
+    """A digest of folders (every file, by relative path: an overlay's patches too) and single files."""
     h = hashlib.sha256()
     for root in sources:
         for f in _tree_files(root):
@@ -135,8 +131,9 @@ class Releases:
         shutil.rmtree(staging, ignore_errors=True)
         shutil.copytree(base, staging / "src", ignore=IGNORE)
         for o in overlays:
-            # an overlay replaces or adds files, like a commit on top of the app
-            shutil.copytree(o, staging / "src", ignore=IGNORE, dirs_exist_ok=True)
+            # an overlay replaces or adds files, like a commit on top of the app; its X.patch files
+            # are diffs against the app's X (lab/overlays.py)
+            apply_overlay(o, staging / "src", bases=[base])
         self._check_python(staging / "src", [base, *overlays])
         migrations_graph.check_no_conflicts(staging / "src", shown_as=f"release {name}")
         candidate = Release(name, staging)
@@ -176,7 +173,8 @@ class Releases:
                 compile(f.read_bytes(), str(f), "exec")
             except SyntaxError as e:
                 rel = f.relative_to(src)
-                origin = next((layer / rel for layer in reversed(layers) if (layer / rel).exists()), rel)
+                origin = next((f for layer in reversed(layers) for f in (layer / rel, layer / f"{rel}{PATCH}")
+                               if f.exists()), rel)
                 raise LabError(f"syntax error in {display_path(origin)}, line {e.lineno}: {e.msg}",
                                "fix the file and build the release again", kind=Kind.SYNTAX_ERROR) from None
 

@@ -1,12 +1,14 @@
 """The kit's shape, in well under a second and with no lab (rustlings' `dev check`): every catalogue
 entry has its folder, check, chapter, solution and at least four wrong answers; every folder is in
 the catalogue; no hint is empty; every plan parses against the schema; every failure kind is known."""
+import difflib
 import tomllib
 from pathlib import Path
 
 import pytest
 
 from lab.corpus import materialize, wrong_answers
+from lab.errors import LabError
 from lab.exercises import EXERCISES_DIR, SOLUTIONS_DIR, CheckFailed, catalogue
 from lab.kinds import Kind, is_kind
 from lab.plan import Plan
@@ -14,6 +16,7 @@ from lab.plan import Plan
 EXERCISES = catalogue()
 IDS = [e.name for e in EXERCISES]
 MIN_WRONG = 4
+KIT = Path(__file__).resolve().parent.parent
 
 
 @pytest.mark.parametrize("ex", EXERCISES, ids=IDS)
@@ -185,3 +188,73 @@ def test_no_check_imports_another_check_or_a_private_name():
             elif isinstance(node, ast.Import):
                 bad += [f"{f.name}: import {a.name}" for a in node.names if a.name.startswith("lab.checks")]
     assert not bad, bad
+
+
+# ---------------------------------------------------------------- overlays store only what differs (lab/overlays)
+def test_every_overlay_patch_applies_to_todays_app_and_starters():
+    """Each X.patch in solutions/ and notebooks/demos/ applies to its base as it is today (the
+    starter's X for a solution, else bigfoot_app/'s): a change to the app can't leave one stale."""
+    from lab import overlays
+    patches, bad = 0, []
+    for o in (o for folder in overlays.PACKED for o in overlays.overlays_in(folder)):
+        for patch in sorted(o.path.rglob("*.patch")):
+            patches += 1
+            try:
+                overlays.unpacked_text(patch, o.path, o.bases)
+            except LabError as e:
+                bad.append(str(e))
+    assert patches >= 48 and not bad, "\n".join(bad) or f"only {patches} patches found"
+
+
+def test_no_solution_or_demo_overlay_is_a_whole_copy_of_its_base():
+    """A file of an overlay whose base exists is stored as a patch unless the patch would be longer
+    than the file (a rewrite, e.g. a solution's migration in place of the starter's): the same rule
+    `python -m lab.overlays pack` applies."""
+    from lab import overlays
+    copies = [p for p in overlays.problems() if "whole copy" in p]
+    assert not copies, "\n".join(copies)
+
+
+def test_exercise_starters_are_made_from_todays_app():
+    """The starters stay real files (the learner edits them). Each one that is a changed copy of a
+    bigfoot_app/ file is listed in lab/starter_bases.toml with the base it was made from: a base
+    changed since makes the starter stale (it would silently undo the app's change)."""
+    from lab import overlays
+    stale = overlays.stale_starters()
+    assert not stale, "\n".join(stale)
+    starters = overlays.starter_files()
+    print(f"{len(starters)} starter files are whole copies of a bigfoot_app/ file, each from today's version:")
+    for s, base in sorted(starters.items()):
+        print(f"  {s} ({sum(1 for _ in difflib.unified_diff(base.read_text().splitlines(), (KIT / s).read_text().splitlines(), n=0)) - 2} diff lines)")
+
+
+def test_a_stale_patch_is_one_line_naming_the_patch_and_its_base(tmp_path):
+    from lab import overlays
+    app = tmp_path / "app"
+    (app / "sightings").mkdir(parents=True)
+    (app / "sightings" / "models.py").write_text("a\nb\nc\nd\n")
+    overlay = tmp_path / "overlay"
+    (overlay / "sightings").mkdir(parents=True)
+    (overlay / "sightings" / "models.py.patch").write_text(
+        overlays.make_patch("a\nb\nc\nd\n", "a\nB\nc\nd\n", "base", "new"))
+    overlays.apply_overlay(overlay, tmp_path / "ok", bases=[app])
+    assert (tmp_path / "ok" / "sightings" / "models.py").read_text() == "a\nB\nc\nd\n"
+    assert not (tmp_path / "ok" / "sightings" / "models.py.patch").exists()
+    (app / "sightings" / "models.py").write_text("a\nx\nc\nd\n")      # the base changed under the patch
+    with pytest.raises(LabError) as e:
+        overlays.apply_overlay(overlay, tmp_path / "stale", bases=[app])
+    text = str(e.value)
+    assert "\n" not in text and "models.py.patch does not apply to" in text and str(app / "sightings" / "models.py") in text
+    assert "line 2 should be 'b', it is 'x'" in text, text
+
+
+def test_a_changed_patch_is_another_release(tmp_path):
+    from lab import overlays
+    from lab.releases import content_hash
+    overlay = tmp_path / "overlay" / "sightings"
+    overlay.mkdir(parents=True)
+    base = (KIT / "bigfoot_app" / "sightings" / "models.py").read_text()
+    (overlay / "models.py.patch").write_text(overlays.make_patch(base, base.replace("class", "class ", 1), "a", "b"))
+    before = content_hash([KIT / "bigfoot_app", overlay.parent])
+    (overlay / "models.py.patch").write_text(overlays.make_patch(base, base.replace("class", "class  ", 1), "a", "b"))
+    assert content_hash([KIT / "bigfoot_app", overlay.parent]) != before

@@ -23,6 +23,7 @@ import ast
 import functools
 import re
 import shutil
+import tempfile
 import time
 import tomllib
 from pathlib import Path
@@ -33,9 +34,22 @@ from lab.corpus import NOT_ANSWER, materialize
 from lab.exercises import CheckFailed, catalogue
 from lab.kinds import Kind
 from lab.learner import load_check  # the same loader `lab check` uses
+from lab.overlays import apply_overlay, overlays_in
 
 KIT = Path(__file__).resolve().parent.parent
-DEMOS = KIT / "notebooks" / "demos"
+
+
+@functools.cache
+def whole_demos() -> Path:
+    """notebooks/demos/ with every patch applied (the demos store only what differs from the app):
+    the files a chapter's releases hold, as a learner reading the chapter sees them."""
+    dest = Path(tempfile.mkdtemp(prefix="bigfoot-demos-")) / "demos"
+    shutil.copytree(KIT / "notebooks" / "demos", dest, ignore=shutil.ignore_patterns("*.patch", "__pycache__"))
+    for o in overlays_in(KIT / "notebooks" / "demos"):
+        apply_overlay(o.path, dest / o.path.relative_to(KIT / "notebooks" / "demos"), o.bases)
+    return dest
+
+
 APP = KIT / "bigfoot_app"
 # The chapters whose fix is a migration, a static file or a plan (what touched() compares). A new
 # chapter joins once its demo has a fix (a `fix/` folder, a plan.toml, or an entry in
@@ -58,7 +72,7 @@ COPIED_RUNS = [("06", "files"), ("07", "files"), ("09", "plan"), ("10", "files")
 
 def fix_of(ex) -> tuple[Path | None, list[Path]]:
     """The chapter's fix: its plan file (or None) and the overlay folders it deploys."""
-    demo = DEMOS / ex.name
+    demo = whole_demos() / ex.name
     if ex.name in FIX_OVERLAYS_WITHOUT_PLAN:
         return None, [demo / o for o in FIX_OVERLAYS_WITHOUT_PLAN[ex.name]]
     plan = demo / "fix" / "plan.toml" if (demo / "fix" / "plan.toml").exists() else demo / "plan.toml"
@@ -317,14 +331,15 @@ def demo_edits() -> list[tuple[Path, Counter]]:
     """What each demo file adds: against the chapter's broken version of it (the same path under a
     sibling folder: break/ for fix/, default/ for db_default/, …) and against bigfoot_app/."""
     out = []
-    for f in sorted(DEMOS.rglob("*")):
+    demos = whole_demos()
+    for f in sorted(demos.rglob("*")):
         if not f.is_file() or f.suffix not in (".py", ".toml"):
             continue
-        rel = f.relative_to(DEMOS)
+        rel = f.relative_to(demos)
         chapter, inside = rel.parts[0], rel.parts[2:] if len(rel.parts) > 2 else ()
         bases = [_app_file(rel)]
         if inside:
-            bases += [s / Path(*inside) for s in (DEMOS / chapter).iterdir() if s.is_dir() and s.name != rel.parts[1]]
+            bases += [s / Path(*inside) for s in (demos / chapter).iterdir() if s.is_dir() and s.name != rel.parts[1]]
         for base in bases:
             added = recipe(f) - recipe(base)
             if added:

@@ -39,6 +39,7 @@ from pathlib import Path
 from lab.config import APP_SOURCE
 from lab.errors import LabError
 from lab.exercises import CheckFailed, Kind, fresh_lab
+from lab.overlays import apply_overlay
 from lab.releases import IGNORE, Releases, build_env, display_path
 
 MIGRATION = "sightings/migrations/0002_sighting_comment_count.py"
@@ -199,7 +200,7 @@ def tree(dest: Path, variant: Variant, tests: Path) -> Path:
     """bigfoot_app/ + the learner's tests/ + the variant's model and migration, as a release's src
     (the variant's files last: a model or migration in tests/ can't replace the check's)."""
     shutil.copytree(APP_SOURCE, dest, ignore=IGNORE)
-    shutil.copytree(tests, dest, ignore=IGNORE, dirs_exist_ok=True)
+    apply_overlay(tests, dest)
     (dest / MODEL).write_text(variant.model())
     (dest / MIGRATION).write_text(variant.migration())
     return dest
