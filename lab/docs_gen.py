@@ -57,7 +57,8 @@ MUST_BE_HANDS_ON = ("01", "02", "09")
 # Which chapters an agenda keeps when time is short, most important first (the rest: take-home).
 # 09 (roll back code, not the schema) is a main point of the talk: it comes right after 01 and 02;
 # then expand/contract (03), the general rule 09's fix rests on, before the locking chapters.
-PRIORITY = ["01", "02", "09", "03", "07", "06", "05", "04", "08", "10", "13", "15", "14", "11", "12", "16"]
+# 19 (a column's type) comes last: a long exercise on a recipe the core already teaches piece by piece.
+PRIORITY = ["01", "02", "09", "03", "07", "06", "05", "04", "08", "10", "13", "15", "14", "11", "12", "16", "19"]
 
 
 def hands_on_first(budget: int) -> tuple[str, ...]:
@@ -522,7 +523,15 @@ CHEATSHEET = [
        "ACCESS EXCLUSIVE", True, "rewrites every row (and its indexes)",
        "old code's writes still fit (every int is a bigint), but the table is locked — reads too — for the "
        "whole rewrite; a *narrowing* change (e.g. a smaller `max_length`) also makes old code's writes fail",
-       "new column + backfill + switch reads, then drop the old one"),
+       "a new column kept in sync by a trigger, a batched backfill, a short swap (drop, rename; "
+       "`SeparateDatabaseAndState` for the state) · chapter 19"),
+    Op("AlterField, `max_length` down (varchar(200) → varchar(100))",
+       'ALTER TABLE sightings_sighting ALTER COLUMN "location" TYPE varchar(100)',
+       "ACCESS EXCLUSIVE", True, "rewrites every row (each value checked against the new length)",
+       "fails on the first value already too long; once done, the old release's form still takes the old "
+       "length and its INSERTs fail (`value too long`)",
+       "a rule for the values that don't fit; the new code everywhere first, then new column + trigger + "
+       "backfill + swap · exercise 19"),
     Op("AlterField, `max_length` up (varchar(200) → varchar(300))",
        'ALTER TABLE sightings_sighting ALTER COLUMN "title" TYPE varchar(300)',
        "ACCESS EXCLUSIVE", False, "no (binary-coercible: also varchar → text)",

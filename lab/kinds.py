@@ -38,6 +38,7 @@ class Kind(StrEnum):
     NOT_ROLLED_BACK = "not rolled back"
     NO_IDLE_COLOUR = "no idle colour"     # blue/green: no colour left idle on the old release to switch back to
     COLUMN_MISSING = "column missing"
+    TYPE_UNCHANGED = "type unchanged"     # the column doesn't end with the type the task asks for
     COLUMN_KEPT = "column kept"
     NULLABLE = "nullable"
     NOT_NULLABLE = "not nullable"
