@@ -31,35 +31,26 @@ LOOK_LOCK = ("PostgreSQL proves a UNIQUE constraint by building its index, and h
              "write the table. Which part of that work can happen while writes go on, and what is left for the "
              "moment of lock? `lab hint 18`")
 
-# The double posts and near misses, added to the seeded table (deterministic: picked by id among the
-# newest 20,000, which have the seed's comments). A copy is the same report posted again seconds
-# later; a third copy for every third group; every other copy gets a comment of its own.
-DUPLICATES = f"""
-create temporary table lab_originals as
-    select id from (select id from {TABLE} order by id desc limit 20000) s where id % 97 = 0;
-create temporary table lab_copies (id bigint, keep bigint);
-with made as (
-    insert into {TABLE} (title, description, location, sighted_at, reporter, score, created_at)
-    select s.title, s.description, s.location, s.sighted_at, s.reporter, s.score, s.created_at + make_interval(secs => n)
-    from {TABLE} s join lab_originals o on o.id = s.id
-    cross join generate_series(1, 2) n where n = 1 or s.id % 3 = 0
-    returning id, title, reporter, sighted_at
-)
-insert into lab_copies select m.id, s.id from made m join {TABLE} s
-    on s.title = m.title and s.reporter = m.reporter and s.sighted_at = m.sighted_at and s.id in (select id from lab_originals);
-insert into {COMMENTS} (sighting_id, author, body, created_at)
-    select id, 'Zoë Ø''Brien', 'Same here: I posted it twice, the page hung 🙈', now() from lab_copies where id % 2 = 0;
--- near misses: NOT double posts, whatever a sloppy comparison says
-insert into {TABLE} (title, description, location, sighted_at, reporter, score, created_at)
-    select s.title, s.description, s.location, s.sighted_at + interval '1 minute', s.reporter, s.score, s.created_at
-    from {TABLE} s join lab_originals o on o.id = s.id where s.id % 2 = 0;
-insert into {TABLE} (title, description, location, sighted_at, reporter, score, created_at)
-    select upper(s.title), s.description, s.location, s.sighted_at, s.reporter, s.score, s.created_at
-    from {TABLE} s join lab_originals o on o.id = s.id where upper(s.title) <> s.title and s.id % 5 < 2;
-insert into {TABLE} (title, description, location, sighted_at, reporter, score, created_at)
-    select left(s.title, 199) || ' ', s.description, s.location, s.sighted_at, s.reporter, s.score, s.created_at
-    from {TABLE} s join lab_originals o on o.id = s.id where s.id % 5 = 4;
-"""
+# The double posts and look-alikes, added to the seeded table (deterministic): for every 97th of the
+# newest 20,000 sightings (they have the seed's comments; the very newest, on the list's first pages,
+# are left alone), a copy of the same report seconds later, a second copy for every third, every
+# other copy with a comment of its own; and rows that only look alike: a minute apart, the title
+# in capitals, the title with a trailing space. Each takes a free id just above its original's (the
+# seed's ids have gaps), as a double post made seconds later would have had.
+ORIGINALS = f"select id from (select id from {TABLE} order by id desc offset 200 limit 20000) s where id % 97 = 0"
+COPY = (f"insert into {TABLE} (id, title, description, location, sighted_at, reporter, score, created_at) "
+        f"select %s, {{title}}, description, location, sighted_at + {{later}}, reporter, score, "
+        f"created_at + make_interval(secs => %s) from {TABLE} where id = %s")
+VARIANTS = [   # (kind, title, sighted_at shift, which originals)
+    ("copy", "title", "interval '0'", lambda o: True),
+    ("copy", "title", "interval '0'", lambda o: o % 3 == 0),
+    ("near", "title", "interval '1 minute'", lambda o: o % 2 == 0),
+    ("near", "upper(title)", "interval '0'", lambda o: o % 5 < 2),
+    ("near", "left(title, 199) || ' '", "interval '0'", lambda o: o % 5 == 4),
+]
+COMMENT = (f"insert into {COMMENTS} (sighting_id, author, body, created_at) "
+           "values (%s, 'Zoë Ø''Brien', 'Same here: I posted it twice, the page hung 🙈', now())")
+
 
 # Runs inside a release: the model's constraints (name → fields) and each sightings migration's SQL.
 PROBE = """
@@ -101,13 +92,30 @@ def statements_reading_under_lock(sql: str) -> list[tuple[str, str]]:
 
 
 def seed_double_posts(s: Scenario) -> dict:
-    """Puts production's double posts and near misses in the table; returns what the end is judged on."""
+    """Puts production's double posts and look-alikes in the table; returns what the end is judged on."""
+    groups: dict[int, list[int]] = {}
     with s.lab.db.connect(dbname=s.lab.db.db_name) as conn:
         with conn.transaction():
-            conn.execute(DUPLICATES)
-            groups: dict[int, list[int]] = {}
-            for copy, keep in conn.execute("select id, keep from lab_copies order by id").fetchall():
-                groups.setdefault(keep, []).append(copy)
+            taken = {r[0] for r in conn.execute(f"select id from {TABLE}").fetchall()}
+            for n, (o,) in enumerate(conn.execute(ORIGINALS).fetchall()):
+                free = o
+                for kind, title, later, applies in VARIANTS:
+                    if not applies(o):
+                        continue
+                    free = next(i for i in range(free + 1, free + 100) if i not in taken)
+                    conn.execute(COPY.format(title=title, later=later), (free, 1 + len(groups.get(o, [])), o))
+                    if kind == "near" and title != "title":
+                        # a title in capitals that is its own capitals (digits, Japanese) would be a copy
+                        same = conn.execute(f"select title from {TABLE} where id = %s", (free,)).fetchone()[0] == \
+                            conn.execute(f"select title from {TABLE} where id = %s", (o,)).fetchone()[0]
+                        if same:
+                            conn.execute(f"delete from {TABLE} where id = %s", (free,))
+                            continue
+                    taken.add(free)
+                    if kind == "copy":
+                        groups.setdefault(o, []).append(free)
+                        if (n + len(groups[o])) % 2 == 0:
+                            conn.execute(COMMENT, (free,))
             sightings = {r[0] for r in conn.execute(f"select id from {TABLE}").fetchall()}
             comments = dict(conn.execute(f"select id, sighting_id from {COMMENTS}").fetchall())
     return {"groups": groups, "sightings": sightings, "comments": comments}
