@@ -14,7 +14,7 @@ seeding, so the learner's files can't change them. What it proves, from PostgreS
   - the data: of each group of double posts the first report (lowest id) is kept and its copies
     are gone, their comments moved to it; every other sighting and every comment is still there;
   - and the harness's invariants (the way back, schema drift, long locks, rewrites).
-The lock watches (pg_locks, 10x a second, on both tables) only explain a stall.
+The lock watches (pg_locks, 10x a second, on both tables) only explain a stall in the message.
 """
 import re
 from pathlib import Path
@@ -137,9 +137,11 @@ def check(work_dir: Path, log=None) -> Scenario:
             log(cwatch.report())
             for c in audit.commands():
                 log(f"DDL: {c.query[:120]} (held: {', '.join(c.locks) or 'no table lock'})")
-        s.expect(watch.error is None and cwatch.error is None, Kind.CHECK_ERROR,
-                 f"the check could not watch PostgreSQL's locks while the plan ran ({watch.error or cwatch.error})",
-                 "run the check again; if it keeps failing, look at the lab's postgres.log")
+        # The verdicts below rest on the event trigger's records, not on the watches: a watch that
+        # went blind for a while on a busy machine only leaves the explanation shorter.
+        for w in (watch, cwatch):
+            if w.error is not None and log:
+                log(f"(the lock watch on {w.table} was partly blind: {w.error})")
 
         # 1. What ran: a statement that read the table while its transaction blocked writes to it.
         for c in audit.commands():
