@@ -190,6 +190,13 @@ def check(work_dir: Path, log=None) -> Scenario:
                          "where conrelid = %s::regclass and conname = %s", (TABLE, CONSTRAINT))
         index = s.lab.sql("select i.indisunique from pg_index i join pg_class c on c.oid = i.indexrelid "
                           "where c.relname = %s", (CONSTRAINT,))
+        elsewhere = [r[0] for r in s.lab.sql("select conname from pg_constraint where conrelid = %s::regclass "
+                                             "and pg_get_constraintdef(oid) = %s", (TABLE, TASK_DEF))]
+        s.expect(bool(rows) or not elsewhere, Kind.SCHEMA_DRIFT,
+                 f"{TABLE} has the constraint `{TASK_DEF}` as {', '.join(elsewhere)}, but Django's state calls it "
+                 f"{CONSTRAINT}: the next migration that removes or changes it (`ALTER TABLE … DROP CONSTRAINT "
+                 f"{CONSTRAINT}`) fails", "the database's names must be the ones Django's state has: which name "
+                 "does the model give the constraint, and its index?")
         s.expect(bool(rows), Kind.CONSTRAINT_MISSING,
                  f"after the plan {TABLE} has no constraint {CONSTRAINT}"
                  + (f", only a unique index of that name: Django's state says constraint, so the way its next "
