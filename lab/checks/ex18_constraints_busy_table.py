@@ -155,7 +155,7 @@ def check(work_dir: Path, log=None) -> Scenario:
             raise CheckFailed(
                 Kind.WRITE_STALL,
                 f"while the plan ran, `{' '.join(c.query.split())[:140]}` ({c.tag}) {what} while its transaction "
-                f"held a {MODES.get(held[0], held[0])} lock on {TABLE} ({SEED_SIGHTINGS:,} rows): no sighting can be "
+                f"held {MODES.get(held[0], held[0])} on {TABLE} ({SEED_SIGHTINGS:,} rows): no sighting can be "
                 f"saved until it is done{seen}", LOOK_LOCK)
 
         # 2. What the release ships: its migration files run on every other database too.
