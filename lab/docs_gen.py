@@ -58,7 +58,7 @@ MUST_BE_HANDS_ON = ("01", "02", "09")
 # 09 (roll back code, not the schema) is a main point of the talk: it comes right after 01 and 02;
 # then expand/contract (03), the general rule 09's fix rests on, before the locking chapters.
 # 19 (a column's type) comes last: a long exercise on a recipe the core already teaches piece by piece.
-PRIORITY = ["01", "02", "09", "03", "07", "06", "05", "04", "08", "10", "13", "15", "14", "11", "12", "16", "19"]
+PRIORITY = ["01", "02", "09", "03", "07", "06", "05", "04", "08", "10", "18", "13", "15", "14", "11", "12", "16", "19"]
 
 
 def hands_on_first(budget: int) -> tuple[str, ...]:
@@ -565,9 +565,22 @@ CHEATSHEET = [
        "ADD COLUMN takes ACCESS EXCLUSIVE on the referencing table: even its SELECTs wait for both scans; "
        "writes to the referenced table wait too (SHARE ROW EXCLUSIVE)",
        "add it with `db_constraint=False, db_index=False` (a plain ADD COLUMN: brief); then the index with "
-       "`AddIndexConcurrently`, and the constraint `NOT VALID` + `VALIDATE CONSTRAINT` (RunSQL)",
+       "`AddIndexConcurrently`, and the constraint `NOT VALID` + `VALIDATE CONSTRAINT` (RunSQL) · chapter 18",
        tables=("sightings_comment", "sightings_sighting"),
        other_locks={"sightings_sighting": "SHARE ROW EXCLUSIVE"}),
+    Op("AlterField of a `ForeignKey` (e.g. `null=True, on_delete=SET_NULL`; Django 5.2's SQL)",
+       'SET CONSTRAINTS "sightings_comment_sighting_id_0c5d9c77_fk_sightings_sighting_id" IMMEDIATE; '
+       'ALTER TABLE "sightings_comment" DROP CONSTRAINT "sightings_comment_sighting_id_0c5d9c77_fk_sightings_sighting_id"; '
+       'ALTER TABLE "sightings_comment" ALTER COLUMN "sighting_id" DROP NOT NULL; '
+       'ALTER TABLE "sightings_comment" ADD CONSTRAINT "sightings_comment_sighting_id_0c5d9c77_fk_sightings_sighting_id" '
+       'FOREIGN KEY ("sighting_id") REFERENCES "sightings_sighting" ("id") DEFERRABLE INITIALLY DEFERRED',
+       "ACCESS EXCLUSIVE", False, "drops the constraint and adds it again: reads every row of the referencing table",
+       "both tables are locked — reads too — while every comment is checked again, though the constraint "
+       "didn't change",
+       "change the state only (`SeparateDatabaseAndState`) and run just the SQL the change needs (here: "
+       "`DROP NOT NULL`); a constraint that must really change: `NOT VALID` + `VALIDATE CONSTRAINT` · chapter 18",
+       tables=("sightings_comment", "sightings_sighting"),
+       other_locks={"sightings_sighting": "ACCESS EXCLUSIVE"}),
     Op("AddConstraint `FOREIGN KEY` on an existing column (e.g. `db_constraint=False` → `True`)",
        "ALTER TABLE sightings_comment ADD CONSTRAINT comment_sighting_fk2 FOREIGN KEY (sighting_id) "
        "REFERENCES sightings_sighting (id)",
@@ -585,7 +598,8 @@ CHEATSHEET = [
        "ALTER TABLE sightings_sighting ADD CONSTRAINT sighting_reporter_time_uniq "
        "UNIQUE USING INDEX sighting_reporter_time_uniq",
        "ACCESS EXCLUSIVE", False, "no: the index exists and is valid", "nothing (a brief lock: set `lock_timeout`)",
-       "in its own migration after the index; if the build failed, drop the INVALID index and build it again",
+       "after the index (its own statement: `atomic = False`); if the build failed, drop the INVALID index and "
+       "build it again; rows that break the rule make the build fail: deal with them first · chapter 18",
        setup='CREATE UNIQUE INDEX sighting_reporter_time_uniq ON sightings_sighting ("reporter", "sighted_at")'),
     Op("AddConstraint `FOREIGN KEY … NOT VALID`",
        "ALTER TABLE sightings_comment ADD CONSTRAINT comment_sighting_fk2 FOREIGN KEY (sighting_id) "

@@ -57,7 +57,7 @@ APP = KIT / "bigfoot_app"
 # squash) change other things than those, so this comparison can't judge them; for 11 it would not
 # hold: the chapter's KEY_PREFIX setting is also the exercise's (what transfers is the cached
 # thing, a fragment there and an object here). Every exercise's hints are graduated (the last test).
-TRANSFER = ("01", "02", "03", "04", "05", "06", "07", "08", "09", "10", "13", "15", "19")
+TRANSFER = ("01", "02", "03", "04", "05", "06", "07", "08", "09", "10", "13", "15", "18", "19")
 EXERCISES = [e for e in catalogue() if e.id in TRANSFER]
 IDS = [e.name for e in EXERCISES]
 
@@ -67,7 +67,7 @@ FIX_OVERLAYS_WITHOUT_PLAN = {"01_static_assets": ["logo"], "02_add_field": ["db_
 # "files": the chapter's overlay files pasted into the exercise's overlay folders in place of the
 #          starter's migration, plan kept;
 # "plan": the chapter's plan (and the overlays it names) in place of the exercise's plan.
-COPIED_RUNS = [("06", "files"), ("07", "files"), ("09", "plan"), ("10", "files"), ("19", "plan")]
+COPIED_RUNS = [("06", "files"), ("07", "files"), ("09", "plan"), ("10", "files"), ("18", "files"), ("19", "plan")]
 
 
 def fix_of(ex) -> tuple[Path | None, list[Path]]:
