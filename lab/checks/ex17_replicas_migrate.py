@@ -1,0 +1,226 @@
+"""Check for exercise 17: several replicas of a release start at once, and each runs its start-up
+command before it serves (a container's entrypoint). There is no release phase.
+
+The check starts REPLICAS replicas of v2 at the same moment (the deploy's `on_start`, lab/deploy.py
+start_replicas). Release v2's migration builds an index with CREATE INDEX CONCURRENTLY. The
+obstacle is the check's: when the deploy starts, a report is reading the database in a
+REPEATABLE READ transaction (REPORT_SECONDS long). It blocks no request; a concurrent index build,
+though, waits at its end for every transaction whose snapshot is older than its own, so the
+replica that migrates is inside the migration for seconds, and the other replicas start meanwhile.
+
+The verdict rests on what the replicas and PostgreSQL did, not on how the plan says it:
+  - every replica came up: its start-up command exited 0 within the deploy's start-up deadline
+    (lab.deploy.REPLICA_START_TIMEOUT), on this deploy and again on the way back;
+  - each migration ran once: django_migrations holds each name once, and the event trigger
+    (lab.pgwatch.DDLAudit) saw the task's index built once, by a statement that blocked no write;
+  - the index is there, valid and the model's; schema = state = history; the way back works
+    (Scenario.expect_end_state), and on the way forward again the replicas start at once again;
+  - the report ended on its own (no replica ended another session's work to get ahead); zero
+    failed requests;
+  - the obstacle did its job: the migrating replica's build waited for the report while the other
+    replicas were running their start-up command (else the check can't judge and says so).
+"""
+from __future__ import annotations
+
+import threading
+import time
+from pathlib import Path
+
+import psycopg
+
+from lab.exercises import CheckFailed, Kind, Scenario
+from lab.pgwatch import BLOCKS_WRITES, MODES, DDLAudit
+
+REPLICAS = 3            # the check's, not the plan's: the platform's replica count
+REPORT_SECONDS = 3.0    # how long the report keeps its snapshot once an index build waits for it
+REPORT_MAX = 60.0       # it never lasts longer than this, whatever the replicas do
+INDEX, TABLE = "sighting_location_idx", "sightings_sighting"
+TASK_DEF = f"CREATE INDEX {INDEX} ON public.{TABLE} USING btree (location, sighted_at)"
+
+PREMISE = ("on this platform every replica runs its start-up command (`on_start`) and nothing else runs "
+           "migrations: there is no release phase. Change what the replicas run, not where it runs")
+
+
+class Report:
+    """A long report: a REPEATABLE READ transaction that has read the table and keeps its snapshot
+    until an index build has waited `seconds` for it (or REPORT_MAX has passed). It blocks no
+    reader and no writer; CREATE INDEX CONCURRENTLY waits for it to end."""
+
+    def __init__(self, lab, seconds: float, waits: "BuildWaits"):
+        self.lab, self.seconds, self.waits = lab, seconds, waits
+        self.rows: int | None = None
+        self.error: Exception | None = None
+        self.pid: int | None = None
+        self._ready = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True, name="report")
+
+    def start(self) -> "Report":
+        self._thread.start()
+        if not self._ready.wait(10):
+            raise CheckFailed(Kind.CHECK_ERROR, "the check could not start its report", "run the check again")
+        if self.error:
+            raise CheckFailed(Kind.CHECK_ERROR, f"the check could not start its report: {self.error}",
+                              "run the check again")
+        return self
+
+    def _run(self) -> None:
+        try:
+            with psycopg.connect(self.lab.db.url(), autocommit=True) as conn:
+                self.pid = conn.info.backend_pid
+                conn.execute("begin isolation level repeatable read")
+                conn.execute(f"select count(*) from {TABLE}")   # the snapshot is taken here
+                self._ready.set()
+                end = time.monotonic() + REPORT_MAX
+                while time.monotonic() < end:
+                    first = self.waits.first_wait_at
+                    if first is not None and time.monotonic() - first >= self.seconds:
+                        break
+                    time.sleep(0.05)
+                self.rows = conn.execute(f"select count(*) from {TABLE}").fetchone()[0]
+                conn.execute("commit")
+        except Exception as e:  # noqa: BLE001 - terminated by someone: the verdict says so
+            self.error = e
+        finally:
+            self._ready.set()
+
+    def join(self) -> None:
+        self._thread.join(REPORT_MAX + 10)
+
+
+class BuildWaits:
+    """Samples pg_stat_activity: did a CREATE INDEX CONCURRENTLY wait for the report's snapshot
+    (a wait on a virtualxid lock) while the replicas ran their start-up command?"""
+
+    def __init__(self, lab):
+        self.lab = lab
+        self.first_wait_at: float | None = None   # time.monotonic() when a build was first seen waiting
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True, name="build-waits")
+
+    def _run(self) -> None:
+        try:
+            with psycopg.connect(self.lab.db.url(), autocommit=True) as conn:
+                while not self._stop.is_set():
+                    rows = conn.execute("select 1 from pg_stat_activity where wait_event = 'virtualxid' "
+                                        "and query ilike %s", (f"%create index concurrently%{INDEX}%",)).fetchall()
+                    if rows and self.first_wait_at is None:
+                        self.first_wait_at = time.monotonic()
+                    self._stop.wait(0.05)
+        except Exception:  # noqa: BLE001 - the lab went away: nothing more to see
+            pass
+
+    @property
+    def seen_waiting(self) -> bool:
+        return self.first_wait_at is not None
+
+    def __enter__(self):
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc):
+        self._stop.set()
+        self._thread.join(5)
+
+
+def replica_report(runs) -> str:
+    return "; ".join(f"{r.name}: {r.outcome} after {r.seconds:.1f}s" + (f" ({r.detail[:160]})" if not r.ok else "")
+                     for r in runs)
+
+
+def check(work_dir: Path, log=None) -> Scenario:
+    with Scenario(work_dir, log=log) as s:
+        s.replicas = REPLICAS
+        deploys = [st for st in s.plan.steps if st["action"] == "deploy"]
+        s.expect(any(st.get("on_start") for st in deploys), Kind.PLAN_ERROR,
+                 "no deploy step of the plan has `on_start`: the replicas would run no start-up command, and "
+                 "nothing would migrate the database", PREMISE)
+        for st in s.plan.steps:
+            runs_migrate = (st["action"] == "migrate" or (st["action"] == "deploy" and st.get("migrate", "before") != "skip")
+                            or (st["action"] == "manage"))
+            s.expect(not runs_migrate, Kind.PLAN_ERROR,
+                     f"the plan has a step that runs on the database outside the replicas "
+                     f"(`action = \"{st['action']}\"`" + (f", migrate = \"{st.get('migrate', 'before')}\"" if
+                                                          st["action"] == "deploy" else "") + ")", PREMISE)
+        reports: list[Report] = []
+
+        def start_report(scenario, step):
+            if not reports and step["action"] == "deploy":
+                reports.append(Report(scenario.lab, REPORT_SECONDS, waits).start())
+                scenario.log(f"→ a report (pid {reports[0].pid}) reads {TABLE} in one long transaction")
+
+        failure = None
+        with DDLAudit(s.lab) as audit, BuildWaits(s.lab) as waits:
+            try:
+                s.run(before_step=start_report)
+            except CheckFailed as f:
+                failure = f
+            finally:
+                for r in reports:
+                    r.join()
+        runs = list(s.lab.replica_runs)
+        if log:
+            for r in runs:
+                log(f"replica {r.name}: {r.outcome} after {r.seconds:.1f}s; its output:\n"
+                    + "\n".join("    " + ln for ln in (r.stdout + r.stderr).strip().splitlines()[-12:]))
+            for c in audit.commands():
+                log(f"DDL: {c.query[:120]} (held: {', '.join(c.locks) or 'no table lock'})")
+
+        # The report is the check's: a plan that ends it gets ahead by destroying someone's work.
+        report = reports[0] if reports else None
+        if report is not None and report.error is not None:
+            raise CheckFailed(
+                Kind.DATA_LOST,
+                f"the check's report (pid {report.pid}) did not end on its own: "
+                f"{str(report.error).strip().splitlines()[0][:200]}. Something ended another session's work to "
+                f"get past it; in production that is a colleague's report, an export, a backup",
+                "the replicas wait for the sessions before them, or wait their turn: which of your statements "
+                "touched other sessions?")
+
+        # 1. Every replica came up.
+        if failure is not None:
+            if failure.reason in (Kind.REPLICA_CRASHED, Kind.REPLICA_STUCK) and runs:
+                failure.message += f". All {len(runs)} replicas: {replica_report(runs)}"
+                failure.look_at = ("the replicas started at the same moment on one database: what did each one find "
+                                   "when it started, and what did it do while another was migrating? `lab hint 17`")
+            raise failure
+
+        # 2. Each migration ran once, and its build blocked no write.
+        twice = s.lab.sql("select app, name, count(*) from django_migrations group by app, name having count(*) > 1")
+        s.expect(not twice, Kind.MIGRATED_TWICE,
+                 "django_migrations records " + ", ".join(f"{a}.{n} {c} times" for a, n, c in twice) +
+                 ": more than one replica ran the same migration",
+                 "two replicas that both decide a migration is to do both do it: what makes the second one "
+                 "decide after the first has finished? `lab hint 17`")
+        builds = [c for c in audit.commands() if c.tag == "CREATE INDEX" and c.object.split(".")[-1] == INDEX]
+        s.expect(len(builds) <= 1, Kind.MIGRATED_TWICE,
+                 f"{INDEX} was built {len(builds)} times during the deploy: a replica dropped what another had "
+                 f"built and built it again (on production's table: minutes of reading, at every start of every "
+                 f"replica)", "which replica should build it, and what should the others do? `lab hint 17`")
+        for c in audit.commands():
+            held = c.holds(TABLE, BLOCKS_WRITES)
+            if held:
+                raise CheckFailed(
+                    Kind.WRITE_STALL,
+                    f"while the replicas started, `{' '.join(c.query.split())[:140]}` held "
+                    f"{MODES.get(held[0], held[0])} on {TABLE}: nothing can be saved there until it is done",
+                    "keep the release's migration as it is (CONCURRENTLY, atomic = False): what the replicas run "
+                    "around it is the task")
+        s.expect_no_failed_requests()
+
+        # 3. The index: there, valid, the model's.
+        rows = s.lab.sql("select i.indisvalid, pg_get_indexdef(i.indexrelid) from pg_index i join pg_class c "
+                         "on c.oid = i.indexrelid where c.relname = %s", (INDEX,))
+        s.expect(bool(rows), Kind.INDEX_MISSING, f"after the deploy there is no index {INDEX} on {TABLE}",
+                 "release v2's migration 0002 builds it: did a replica run it?")
+        valid, definition = rows[0]
+        s.expect(valid, Kind.INVALID_INDEX, f"{INDEX} is INVALID after the deploy (pg_index.indisvalid = false): "
+                 f"a build was cut off and nothing finished it", "what cut the build off? `lab hint 17`")
+        s.expect(definition == TASK_DEF, Kind.WRONG_INDEX, f"{INDEX} is not the index the task asks for: {definition}",
+                 "keep the starter's Meta.indexes entry and migration 0002")
+
+        # 4. The obstacle did its job: the build waited for the report while the replicas ran.
+        s.expect(report is not None and waits.seen_waiting, Kind.CHECK_ERROR,
+                 "the index build never waited for the check's report while the replicas started, so the check "
+                 "can't tell whether the replicas would have met each other", "run the check again")
+        s.expect_end_state("v2")
+        return s
