@@ -187,8 +187,8 @@ def test_agendas_add_up_from_the_catalogue_within_budget(budget):
     if budget >= docs_gen.TWO_DAYS:
         assert sorted(covered) == sorted(e.id for e in catalogue()), "two days: every chapter"
         # the exercises that ask for a decision of the learner's own take longer: two days fit all
-        # but a few of them hands-on
-        assert len(demos) <= 3, f"two days: every chapter hands-on but three at most, not {[e.id for e in demos]}"
+        # but a few of them hands-on (four since chapter 17: 17 chapters no longer fit with three)
+        assert len(demos) <= 4, f"two days: every chapter hands-on but four at most, not {[e.id for e in demos]}"
         assert [s.what for s in slots].count("Lunch") == 2
     assert {e.id for e in later}.isdisjoint({e.id for e in full})
     for a, b in zip(slots, slots[1:]):

@@ -3,10 +3,13 @@ command before it serves (a container's entrypoint). There is no release phase.
 
 The check starts REPLICAS replicas of v2 at the same moment (the deploy's `on_start`, lab/deploy.py
 start_replicas). Release v2's migration builds an index with CREATE INDEX CONCURRENTLY. The
-obstacle is the check's: when the deploy starts, a report is reading the database in a
-REPEATABLE READ transaction (REPORT_SECONDS long). It blocks no request; a concurrent index build,
-though, waits at its end for every transaction whose snapshot is older than its own, so the
-replica that migrates is inside the migration for seconds, and the other replicas start meanwhile.
+obstacle is the check's: when the deploy starts, an import has written a sighting and not
+committed yet. It blocks no request; a concurrent index build, though, has to wait for every
+transaction that was writing the table before it can build. So the replica that migrates sits
+inside the migration, its index already in the catalogue, while the other replicas start; the
+import ends (rolled back: it leaves no row) IMPORT_SECONDS after the build began to wait for it.
+Then the build waits, at its end, for every transaction with an older snapshot: a replica that is
+waiting inside a statement is one.
 
 The verdict rests on what the replicas and PostgreSQL did, not on how the plan says it:
   - every replica came up: its start-up command exited 0 within the deploy's start-up deadline
@@ -15,9 +18,9 @@ The verdict rests on what the replicas and PostgreSQL did, not on how the plan s
     (lab.pgwatch.DDLAudit) saw the task's index built once, by a statement that blocked no write;
   - the index is there, valid and the model's; schema = state = history; the way back works
     (Scenario.expect_end_state), and on the way forward again the replicas start at once again;
-  - the report ended on its own (no replica ended another session's work to get ahead); zero
+  - the import ended on its own (no replica ended another session's work to get ahead); zero
     failed requests;
-  - the obstacle did its job: the migrating replica's build waited for the report while the other
+  - the obstacle did its job: the migrating replica's build waited for the import while the other
     replicas were running their start-up command (else the check can't judge and says so).
 """
 from __future__ import annotations
@@ -32,8 +35,8 @@ from lab.exercises import CheckFailed, Kind, Scenario
 from lab.pgwatch import BLOCKS_WRITES, MODES, DDLAudit
 
 REPLICAS = 3            # the check's, not the plan's: the platform's replica count
-REPORT_SECONDS = 3.0    # how long the report keeps its snapshot once an index build waits for it
-REPORT_MAX = 60.0       # it never lasts longer than this, whatever the replicas do
+IMPORT_SECONDS = 3.0    # how long the import stays open once an index build waits for it
+IMPORT_MAX = 60.0       # it never lasts longer than this, whatever the replicas do
 INDEX, TABLE = "sighting_location_idx", "sightings_sighting"
 TASK_DEF = f"CREATE INDEX {INDEX} ON public.{TABLE} USING btree (location, sighted_at)"
 
@@ -41,25 +44,24 @@ PREMISE = ("on this platform every replica runs its start-up command (`on_start`
            "migrations: there is no release phase. Change what the replicas run, not where it runs")
 
 
-class Report:
-    """A long report: a REPEATABLE READ transaction that has read the table and keeps its snapshot
-    until an index build has waited `seconds` for it (or REPORT_MAX has passed). It blocks no
-    reader and no writer; CREATE INDEX CONCURRENTLY waits for it to end."""
+class Import:
+    """An import half-way through: a transaction that has written a sighting and stays open until an
+    index build has waited `seconds` for it (or IMPORT_MAX has passed), then rolls back (no row is
+    left). It blocks no reader and no writer; CREATE INDEX CONCURRENTLY waits for it to end."""
 
     def __init__(self, lab, seconds: float, waits: "BuildWaits"):
         self.lab, self.seconds, self.waits = lab, seconds, waits
-        self.rows: int | None = None
         self.error: Exception | None = None
         self.pid: int | None = None
         self._ready = threading.Event()
-        self._thread = threading.Thread(target=self._run, daemon=True, name="report")
+        self._thread = threading.Thread(target=self._run, daemon=True, name="import")
 
-    def start(self) -> "Report":
+    def start(self) -> "Import":
         self._thread.start()
         if not self._ready.wait(10):
-            raise CheckFailed(Kind.CHECK_ERROR, "the check could not start its report", "run the check again")
+            raise CheckFailed(Kind.CHECK_ERROR, "the check could not start its import", "run the check again")
         if self.error:
-            raise CheckFailed(Kind.CHECK_ERROR, f"the check could not start its report: {self.error}",
+            raise CheckFailed(Kind.CHECK_ERROR, f"the check could not start its import: {self.error}",
                               "run the check again")
         return self
 
@@ -67,29 +69,30 @@ class Report:
         try:
             with psycopg.connect(self.lab.db.url(), autocommit=True) as conn:
                 self.pid = conn.info.backend_pid
-                conn.execute("begin isolation level repeatable read")
-                conn.execute(f"select count(*) from {TABLE}")   # the snapshot is taken here
+                conn.execute("begin")
+                conn.execute(f"insert into {TABLE} (title, description, location, sighted_at, reporter, score, "
+                             "created_at) values ('Imported', 'Not committed yet.', 'Bluff Creek, California', "
+                             "now(), 'import', 0, now())")
                 self._ready.set()
-                end = time.monotonic() + REPORT_MAX
+                end = time.monotonic() + IMPORT_MAX
                 while time.monotonic() < end:
                     first = self.waits.first_wait_at
                     if first is not None and time.monotonic() - first >= self.seconds:
                         break
                     time.sleep(0.05)
-                self.rows = conn.execute(f"select count(*) from {TABLE}").fetchone()[0]
-                conn.execute("commit")
+                conn.execute("rollback")
         except Exception as e:  # noqa: BLE001 - terminated by someone: the verdict says so
             self.error = e
         finally:
             self._ready.set()
 
     def join(self) -> None:
-        self._thread.join(REPORT_MAX + 10)
+        self._thread.join(IMPORT_MAX + 10)
 
 
 class BuildWaits:
-    """Samples pg_stat_activity: did a CREATE INDEX CONCURRENTLY wait for the report's snapshot
-    (a wait on a virtualxid lock) while the replicas ran their start-up command?"""
+    """Samples pg_stat_activity: did a CREATE INDEX CONCURRENTLY wait for another transaction
+    (a wait on a virtualxid lock: the import) while the replicas ran their start-up command?"""
 
     def __init__(self, lab):
         self.lab = lab
@@ -141,22 +144,22 @@ def check(work_dir: Path, log=None) -> Scenario:
                      f"the plan has a step that runs on the database outside the replicas "
                      f"(`action = \"{st['action']}\"`" + (f", migrate = \"{st.get('migrate', 'before')}\"" if
                                                           st["action"] == "deploy" else "") + ")", PREMISE)
-        reports: list[Report] = []
+        imports: list[Import] = []
 
-        def start_report(scenario, step):
-            if not reports and step["action"] == "deploy":
-                reports.append(Report(scenario.lab, REPORT_SECONDS, waits).start())
-                scenario.log(f"→ a report (pid {reports[0].pid}) reads {TABLE} in one long transaction")
+        def start_import(scenario, step):
+            if not imports and step["action"] == "deploy":
+                imports.append(Import(scenario.lab, IMPORT_SECONDS, waits).start())
+                scenario.log(f"→ an import (pid {imports[0].pid}) has written to {TABLE} and not committed yet")
 
         failure = None
         with DDLAudit(s.lab) as audit, BuildWaits(s.lab) as waits:
             try:
-                s.run(before_step=start_report)
+                s.run(before_step=start_import)
             except CheckFailed as f:
                 failure = f
             finally:
-                for r in reports:
-                    r.join()
+                for i in imports:
+                    i.join()
         runs = list(s.lab.replica_runs)
         if log:
             for r in runs:
@@ -165,14 +168,14 @@ def check(work_dir: Path, log=None) -> Scenario:
             for c in audit.commands():
                 log(f"DDL: {c.query[:120]} (held: {', '.join(c.locks) or 'no table lock'})")
 
-        # The report is the check's: a plan that ends it gets ahead by destroying someone's work.
-        report = reports[0] if reports else None
-        if report is not None and report.error is not None:
+        # The import is the check's: a plan that ends it gets ahead by destroying someone's work.
+        obstacle = imports[0] if imports else None
+        if obstacle is not None and obstacle.error is not None:
             raise CheckFailed(
                 Kind.DATA_LOST,
-                f"the check's report (pid {report.pid}) did not end on its own: "
-                f"{str(report.error).strip().splitlines()[0][:200]}. Something ended another session's work to "
-                f"get past it; in production that is a colleague's report, an export, a backup",
+                f"the check's import (pid {obstacle.pid}) did not end on its own: "
+                f"{str(obstacle.error).strip().splitlines()[0][:200]}. Something ended another session's work to "
+                f"get past it; in production that is a colleague's import, a payment, a report",
                 "the replicas wait for the sessions before them, or wait their turn: which of your statements "
                 "touched other sessions?")
 
@@ -218,9 +221,9 @@ def check(work_dir: Path, log=None) -> Scenario:
         s.expect(definition == TASK_DEF, Kind.WRONG_INDEX, f"{INDEX} is not the index the task asks for: {definition}",
                  "keep the starter's Meta.indexes entry and migration 0002")
 
-        # 4. The obstacle did its job: the build waited for the report while the replicas ran.
-        s.expect(report is not None and waits.seen_waiting, Kind.CHECK_ERROR,
-                 "the index build never waited for the check's report while the replicas started, so the check "
+        # 4. The obstacle did its job: the build waited for the import while the replicas ran.
+        s.expect(obstacle is not None and waits.seen_waiting, Kind.CHECK_ERROR,
+                 "the index build never waited for the check's import while the replicas started, so the check "
                  "can't tell whether the replicas would have met each other", "run the check again")
         s.expect_end_state("v2")
         return s
