@@ -33,7 +33,7 @@ from .kinds import Kind
 # One list of each, for the CLI, the local lab and the compose backend.
 STRATEGIES = ("rolling", "blue-green", "recreate")
 MIGRATE_WHEN = ("before", "after", "skip")
-REPLICA_START_TIMEOUT = 60.0   # seconds a replica's start-up command may take (a start-up probe's limit)
+REPLICA_START_TIMEOUT = 120.0  # seconds a replica's start-up command may take (a start-up probe's limit; generous: a busy laptop)
 
 
 def validate(strategy: str, migrate: str) -> None:
@@ -95,7 +95,7 @@ def start_replicas(b: Backend, release: str, command: list[str], replicas: int,
     b.replicas_started(release, runs)
     down = [r for r in runs if not r.ok]
     if down:
-        first = down[0]
+        first = min(down, key=lambda r: r.ended)   # the first to fail: the others often fail because of it
         kind = Kind.REPLICA_STUCK if first.returncode is None else Kind.REPLICA_CRASHED
         raise LabError(f"{len(down)} of {replicas} replicas of {release} did not come up: replica {first.name} "
                        f"{first.outcome} (`manage.py {shown}`): {first.detail}",

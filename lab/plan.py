@@ -50,7 +50,7 @@ ACTIONS: dict[str, tuple[str, dict[str, Key]]] = {
                         "serves, as a container's entrypoint does (`[\"migrate\", \"--noinput\"]`): the replicas "
                         "(one per slot deployed, or as many as the check starts) run it at the same moment, on the "
                         "one database, after `migrate = \"before\"` and before any slot changes; one that fails, or "
-                        "runs past 60 s, never comes up and the deploy stops"),
+                        "runs past 120 s, never comes up and the deploy stops"),
         **RETRY_KEYS,
     }),
     "migrate": ("run a release's migrations, without changing the code that serves", {

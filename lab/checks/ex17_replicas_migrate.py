@@ -130,20 +130,23 @@ def replica_report(runs) -> str:
                      for r in runs)
 
 
+def premise(plan) -> None:
+    """This platform's rule: the replicas are the only place anything runs (no release phase)."""
+    if not any(st.get("on_start") for st in plan.steps if st["action"] == "deploy"):
+        raise CheckFailed(Kind.PLAN_ERROR, "no deploy step of the plan has `on_start`: the replicas would run no "
+                          "start-up command, and nothing would migrate the database", PREMISE)
+    for st in plan.steps:
+        if st["action"] in ("migrate", "manage") or (st["action"] == "deploy" and st.get("migrate", "before") != "skip"):
+            extra = f", migrate = \"{st.get('migrate', 'before')}\"" if st["action"] == "deploy" else ""
+            raise CheckFailed(Kind.PLAN_ERROR, f"the plan has a step that runs on the database outside the replicas "
+                              f"(`action = \"{st['action']}\"`{extra})", PREMISE)
+
+
 def check(work_dir: Path, log=None) -> Scenario:
+    plan_of = Scenario(work_dir, log=log)   # the plan is read before any lab starts: a refused plan costs nothing
+    premise(plan_of.plan)
     with Scenario(work_dir, log=log) as s:
         s.replicas = REPLICAS
-        deploys = [st for st in s.plan.steps if st["action"] == "deploy"]
-        s.expect(any(st.get("on_start") for st in deploys), Kind.PLAN_ERROR,
-                 "no deploy step of the plan has `on_start`: the replicas would run no start-up command, and "
-                 "nothing would migrate the database", PREMISE)
-        for st in s.plan.steps:
-            runs_migrate = (st["action"] == "migrate" or (st["action"] == "deploy" and st.get("migrate", "before") != "skip")
-                            or (st["action"] == "manage"))
-            s.expect(not runs_migrate, Kind.PLAN_ERROR,
-                     f"the plan has a step that runs on the database outside the replicas "
-                     f"(`action = \"{st['action']}\"`" + (f", migrate = \"{st.get('migrate', 'before')}\"" if
-                                                          st["action"] == "deploy" else "") + ")", PREMISE)
         imports: list[Import] = []
 
         def start_import(scenario, step):
