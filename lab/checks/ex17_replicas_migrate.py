@@ -54,6 +54,7 @@ class Import:
         self.error: Exception | None = None
         self.pid: int | None = None
         self._ready = threading.Event()
+        self.over = threading.Event()    # set once the plan has ended: the import ends too
         self._thread = threading.Thread(target=self._run, daemon=True, name="import")
 
     def start(self) -> "Import":
@@ -74,11 +75,14 @@ class Import:
                              "created_at) values ('Imported', 'Not committed yet.', 'Bluff Creek, California', "
                              "now(), 'import', 0, now())")
                 self._ready.set()
-                end = time.monotonic() + IMPORT_MAX
-                while time.monotonic() < end:
+                end, alive_at = time.monotonic() + IMPORT_MAX, time.monotonic()
+                while time.monotonic() < end and not self.over.is_set():
                     first = self.waits.first_wait_at
                     if first is not None and time.monotonic() - first >= self.seconds:
                         break
+                    if time.monotonic() - alive_at > 0.5:   # still there? (someone may have ended it)
+                        conn.execute("select 1")
+                        alive_at = time.monotonic()
                     time.sleep(0.05)
                 conn.execute("rollback")
         except Exception as e:  # noqa: BLE001 - terminated by someone: the verdict says so
@@ -162,6 +166,7 @@ def check(work_dir: Path, log=None) -> Scenario:
                 failure = f
             finally:
                 for i in imports:
+                    i.over.set()
                     i.join()
         runs = list(s.lab.replica_runs)
         if log:
