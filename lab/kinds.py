@@ -89,6 +89,7 @@ class Kind(StrEnum):
     REPLICA_CRASHED = "replica crashed"   # a replica's start-up command failed: it never came up
     REPLICA_STUCK = "replica stuck"       # ... or was still running at the start-up deadline
     MIGRATED_TWICE = "migrated twice"     # a migration ran (or was recorded) more than once
+    UP_BEFORE_MIGRATED = "up before migrated"   # a replica came up (ready to serve) before its release's migrations were
     # the harness itself could not judge (never a pass)
     CHECK_ERROR = "check error"
     PORT_IN_USE = "port in use"           # the lab's port was taken by another program (a LabError's kind)

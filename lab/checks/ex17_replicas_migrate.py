@@ -7,13 +7,22 @@ obstacle is the check's: when the deploy starts, an import has written a sightin
 committed yet. It blocks no request; a concurrent index build, though, has to wait for every
 transaction that was writing the table before it can build. So the replica that migrates sits
 inside the migration, its index already in the catalogue, while the other replicas start; the
-import ends (rolled back: it leaves no row) IMPORT_SECONDS after the build began to wait for it.
-Then the build waits, at its end, for every transaction with an older snapshot: a replica that is
-waiting inside a statement is one.
+import ends (rolled back: it leaves no row) IMPORT_SECONDS after the build began to wait for it:
+long enough that a replica which waits its turn only up to a cap a learner would pick (half a
+minute, 45 s) reaches its cap while the build still waits, and short enough that a replica which
+waits its turn comes up well within the platform's start-up deadline (120 s, counted from the
+process's start). Then the build waits, at its end, for every transaction with an older snapshot:
+a replica that is waiting inside a statement is one.
 
 The verdict rests on what the replicas and PostgreSQL did, not on how the plan says it:
   - every replica came up: its start-up command exited 0 within the deploy's start-up deadline
     (lab.deploy.REPLICA_START_TIMEOUT), on this deploy and again on the way back;
+  - no replica came up before its release was migrated: a replica whose start-up command has exited 0
+    is ready, and serves the release's code, so each of the release's migrations must be recorded in
+    django_migrations (which Django does once the migration is done: the index then exists and is
+    valid) no later than that exit. Both times are the machine's clock (Django's timezone.now() in
+    the replica, time.time() in the deploy). Whatever a replica does when it doesn't get its turn
+    (skip, start migrate in the background, wait a while and go anyway), it is judged by this;
   - each migration ran once: django_migrations holds each name once, and the event trigger
     (lab.pgwatch.DDLAudit) saw the task's index built once, by a statement that blocked no write;
   - the index is there, valid and the model's; schema = state = history; the way back works
@@ -35,8 +44,8 @@ from lab.exercises import CheckFailed, Kind, Scenario
 from lab.pgwatch import BLOCKS_WRITES, MODES, DDLAudit
 
 REPLICAS = 3            # the check's, not the plan's: the platform's replica count
-IMPORT_SECONDS = 3.0    # how long the import stays open once an index build waits for it
-IMPORT_MAX = 60.0       # it never lasts longer than this, whatever the replicas do
+IMPORT_SECONDS = 50.0   # how long the import stays open once an index build waits for it (see above)
+IMPORT_MAX = 120.0      # it never lasts longer than this, whatever the replicas do
 INDEX, TABLE = "sighting_location_idx", "sightings_sighting"
 TASK_DEF = f"CREATE INDEX {INDEX} ON public.{TABLE} USING btree (location, sighted_at)"
 
@@ -129,6 +138,34 @@ class BuildWaits:
         self._thread.join(5)
 
 
+def release_migrations(lab, release: str) -> list[tuple[str, str]]:
+    """(app, name) of every migration file the release's own apps have (bigfoot_app + the overlays)."""
+    src = lab.releases.get(release).src
+    return sorted((f.parent.parent.name, f.stem) for f in src.glob("*/migrations/[0-9]*.py"))
+
+
+def up_before_migrated(lab, release: str, runs) -> list[str]:
+    """Each replica that came up (exit 0) before one of its release's migrations was recorded."""
+    applied: dict[tuple[str, str], float] = {}
+    for app, name, at in lab.sql("select app, name, max(applied) from django_migrations group by app, name"):
+        applied[(app, name)] = at.timestamp()
+    found = []
+    for r in runs:
+        if not r.ok:
+            continue
+        for app, name in release_migrations(lab, release):
+            at = applied.get((app, name))
+            if at is None:
+                found.append(f"replica {r.name} came up {r.seconds:.1f}s after it started, and {app}.{name} was not "
+                             f"recorded in django_migrations even when the deploy had ended")
+                break
+            if at > r.ended:
+                found.append(f"replica {r.name} came up {at - r.ended:.1f}s before {app}.{name} was recorded in "
+                             f"django_migrations")
+                break
+    return found
+
+
 def replica_report(runs) -> str:
     return "; ".join(f"{r.name}: {r.outcome} after {r.seconds:.1f}s" + (f" ({r.detail[:160]})" if not r.ok else "")
                      for r in runs)
@@ -169,6 +206,7 @@ def check(work_dir: Path, log=None) -> Scenario:
                     i.over.set()
                     i.join()
         runs = list(s.lab.replica_runs)
+        deployed = next((st["release"] for st in s.plan.steps if st["action"] == "deploy" and st.get("on_start")), "v2")
         if log:
             for r in runs:
                 log(f"replica {r.name}: {r.outcome} after {r.seconds:.1f}s; its output:\n"
@@ -216,9 +254,18 @@ def check(work_dir: Path, log=None) -> Scenario:
                     f"{MODES.get(held[0], held[0])} on {TABLE}: nothing can be saved there until it is done",
                     "keep the release's migration as it is (CONCURRENTLY, atomic = False): what the replicas run "
                     "around it is the task")
+
+        # 3. No replica was ready before its release's migrations were done: a replica that is up serves.
+        early = up_before_migrated(s.lab, deployed, runs)
+        s.expect(not early, Kind.UP_BEFORE_MIGRATED,
+                 "; ".join(early) + f". A replica whose start-up command has exited 0 is ready: the platform sends it "
+                 f"requests, and release {deployed}'s code then runs on a schema its migrations had not finished "
+                 f"(the index still being built, or not started)",
+                 "what must be true of the database before a replica's start-up command ends, and how does a "
+                 "replica that didn't migrate know that another one has finished, not only started? `lab hint 17`")
         s.expect_no_failed_requests()
 
-        # 3. The index: there, valid, the model's.
+        # 4. The index: there, valid, the model's.
         rows = s.lab.sql("select i.indisvalid, pg_get_indexdef(i.indexrelid) from pg_index i join pg_class c "
                          "on c.oid = i.indexrelid where c.relname = %s", (INDEX,))
         s.expect(bool(rows), Kind.INDEX_MISSING, f"after the deploy there is no index {INDEX} on {TABLE}",
@@ -229,7 +276,7 @@ def check(work_dir: Path, log=None) -> Scenario:
         s.expect(definition == TASK_DEF, Kind.WRONG_INDEX, f"{INDEX} is not the index the task asks for: {definition}",
                  "keep the starter's Meta.indexes entry and migration 0002")
 
-        # 4. The obstacle did its job: the build waited for the import while the replicas ran.
+        # 5. The obstacle did its job: the build waited for the import while the replicas ran.
         s.expect(obstacle is not None and waits.seen_waiting, Kind.CHECK_ERROR,
                  "the index build never waited for the check's import while the replicas started, so the check "
                  "can't tell whether the replicas would have met each other", "run the check again")

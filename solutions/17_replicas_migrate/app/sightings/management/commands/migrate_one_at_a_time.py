@@ -22,8 +22,8 @@ class Command(BaseCommand):
     help = "Run `migrate` in one replica at a time; the others wait their turn."
 
     def add_arguments(self, parser):
-        parser.add_argument("--wait", type=float, default=45.0,
-                            help="seconds to wait for the other replicas' migrations (default 45)")
+        parser.add_argument("--wait", type=float, default=100.0,
+                            help="seconds to wait for the other replicas' migrations (default 100)")
 
     def handle(self, *args, wait, **options):
         deadline = time.monotonic() + wait
