@@ -59,6 +59,7 @@ class Lab:
         self._log = log
         self._lock_depth = 0
         self._watchers: list = []
+        self.replica_runs: list = []   # the last deploy's replicas (lab.backend.ReplicaRun), with `on_start`
 
     # ------------------------------------------------------------------ helpers
     @property
@@ -471,12 +472,14 @@ class Lab:
         self._changed(f"right after slot {name} switched to release {release.name}")
 
     def deploy(self, release: str, slot: str | None = None, strategy: str = "rolling",
-               migrate: str = "before") -> float:
+               migrate: str = "before", on_start: list[str] | None = None, replicas: int | None = None) -> float:
+        """`on_start`: a management command every replica of the release runs as it starts, all at
+        once (`replicas` of them; default one per slot deployed), before any slot changes."""
         validate_deploy(strategy, migrate)
         with self._locked("deploy"):
             self._require_home()
             self.releases.get(release)
-            return run_deploy(self.backend, release, slot, strategy, migrate)
+            return run_deploy(self.backend, release, slot, strategy, migrate, on_start, replicas)
 
     # ------------------------------------------------------------------ traffic
     def get(self, path: str = "/", timeout: float = 10.0) -> "Page":

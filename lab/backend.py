@@ -22,6 +22,11 @@ The operations, and what each promises:
   restart(slot, release, idle)  a running slot runs `release` instead (same promise as start);
                           idle=True: the caller knows nothing is in flight to it
   stop(slots)             graceful stop: in-flight requests finish first
+  run_start_command(release, command, replica, timeout)  one replica's start-up command
+                          (`manage.py <command>`, as its entrypoint runs it before the server),
+                          against the lab's database; returns a ReplicaRun, never raises for the
+                          command's own failure (the engine decides: lab/deploy.py start_replicas)
+  replicas_started(release, runs)  told once every replica of a deploy has run it (default: nothing)
   log(msg), step(what)    every step is printed, with its duration
 """
 from __future__ import annotations
@@ -39,6 +44,31 @@ from .errors import LabError
 class SlotState(NamedTuple):
     release: str   # the release deployed on the slot
     live: bool     # in nginx's rotation
+
+
+class ReplicaRun(NamedTuple):
+    """One replica's start-up command: its exit code (None: still running at the deadline, killed)."""
+    name: str
+    returncode: int | None
+    seconds: float
+    stdout: str
+    stderr: str
+    started: float    # time.time() when it started
+    ended: float
+
+    @property
+    def ok(self) -> bool:
+        return self.returncode == 0
+
+    @property
+    def outcome(self) -> str:
+        return ("up" if self.ok else "still starting at the deadline, killed" if self.returncode is None
+                else f"crashed (exit {self.returncode})")
+
+    @property
+    def detail(self) -> str:
+        from .procs import last_error_line
+        return (last_error_line(self.stderr) or self.stderr.strip()[-300:] or "no output")[:300]
 
 
 class Backend(ABC):
@@ -81,6 +111,13 @@ class Backend(ABC):
 
     @abstractmethod
     def stop(self, slots: list[str]) -> None: ...
+
+    def run_start_command(self, release: str, command: list[str], replica: str, timeout: float) -> ReplicaRun:
+        raise LabError(f"start-up commands (`on_start`) are not available with this backend{self.label}",
+                       "use the local lab for this deploy")
+
+    def replicas_started(self, release: str, runs: list[ReplicaRun]) -> None:
+        pass
 
     # ---- what the learner sees
     @abstractmethod
@@ -167,6 +204,29 @@ class LocalBackend(Backend):
         # all at once, like `docker compose stop blue green`: each waits out its own requests
         with ThreadPoolExecutor(max(1, len(slots))) as pool:
             list(pool.map(self.lab.slots.stop, slots))
+
+    def run_start_command(self, release: str, command: list[str], replica: str, timeout: float) -> ReplicaRun:
+        import subprocess
+        import sys
+
+        from .releases import build_env
+        rel = self.lab.releases.get(release)
+        env = build_env(rel.static, DATABASE_URL=self.lab.db.url(), APP_RELEASE=release, APP_REPLICA=replica)
+        t0, started = time.monotonic(), time.time()
+        try:
+            r = subprocess.run([sys.executable, "manage.py", *command], cwd=rel.src, env=env, text=True,
+                               capture_output=True, timeout=timeout, stdin=subprocess.DEVNULL)
+            code, out, err = r.returncode, r.stdout, r.stderr
+        except subprocess.TimeoutExpired as e:   # killed at the deadline, like a failed start-up probe
+            code = None
+            out = e.stdout.decode(errors="replace") if isinstance(e.stdout, bytes) else (e.stdout or "")
+            err = (e.stderr.decode(errors="replace") if isinstance(e.stderr, bytes) else (e.stderr or "")) + \
+                f"\nstill running after {timeout:g} s: killed"
+        return ReplicaRun(replica, code, time.monotonic() - t0, out, err, started, time.time())
+
+    def replicas_started(self, release: str, runs: list[ReplicaRun]) -> None:
+        self.lab.replica_runs = list(runs)
+        self.lab._changed(f"right after {len(runs)} replicas of release {release} ran their start-up command")
 
     def log(self, msg: str) -> None:
         self.lab.log(msg)

@@ -11,17 +11,29 @@ lab and for docker compose alike. Each prints its steps; none hides a failure th
 
 A broken release never takes a slot down for good: a slot that can't start it goes back to what
 it ran before, and the deploy fails saying so.
+
+Start-up commands (`on_start`): an orchestrator starts a release's replicas (containers, pods,
+dynos) at the same moment, and each runs its entrypoint's command before it serves, often
+`manage.py migrate`. With `on_start`, the deploy does that for real: `replicas` processes (one
+per slot it changes, unless told) run the release's management command at once, against the one
+database; a replica whose command fails, or hasn't finished after REPLICA_START_TIMEOUT (an
+orchestrator's start-up probe), never comes up, and the deploy stops there with the slots on what
+they ran. Once every replica is up, the slots take the release as the strategy says.
 """
 from __future__ import annotations
 
+import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 
-from .backend import Backend, SlotState
+from .backend import Backend, ReplicaRun, SlotState
 from .errors import LabError
+from .kinds import Kind
 
 # One list of each, for the CLI, the local lab and the compose backend.
 STRATEGIES = ("rolling", "blue-green", "recreate")
 MIGRATE_WHEN = ("before", "after", "skip")
+REPLICA_START_TIMEOUT = 120.0  # seconds a replica's start-up command may take (a start-up probe's limit; generous: a busy laptop)
 
 
 def validate(strategy: str, migrate: str) -> None:
@@ -32,7 +44,7 @@ def validate(strategy: str, migrate: str) -> None:
 
 
 def run_deploy(b: Backend, release: str, slot: str | None = None, strategy: str = "rolling",
-               migrate: str = "before") -> float:
+               migrate: str = "before", on_start: list[str] | None = None, replicas: int | None = None) -> float:
     validate(strategy, migrate)
     targets = [slot] if slot else b.slot_names()
     for t in targets:
@@ -45,6 +57,8 @@ def run_deploy(b: Backend, release: str, slot: str | None = None, strategy: str 
     b.publish_static(release)
     if migrate == "before":
         b.migrate(release)
+    if on_start:
+        start_replicas(b, release, list(on_start), replicas or len(targets))
     if strategy == "rolling":
         rolling(b, release, targets)
     elif strategy == "blue-green":
@@ -56,6 +70,38 @@ def run_deploy(b: Backend, release: str, slot: str | None = None, strategy: str 
     took = time.monotonic() - t0
     b.log(f"deployed {release} in {took:.1f}s")
     return took
+
+
+def start_replicas(b: Backend, release: str, command: list[str], replicas: int,
+                   timeout: float = REPLICA_START_TIMEOUT) -> list[ReplicaRun]:
+    """`replicas` processes run the release's `manage.py <command>` at the same moment (a barrier
+    lets them go together), as an orchestrator's replicas run their entrypoint. Raises LabError
+    (kind `replica crashed` or `replica stuck`) when one of them doesn't come up."""
+    if replicas < 1:
+        raise LabError(f"replicas is {replicas}", "start at least one replica")
+    go = threading.Barrier(replicas)
+
+    def one(i: int) -> ReplicaRun:
+        go.wait()
+        return b.run_start_command(release, command, f"{release}-{i}", timeout)
+
+    shown = " ".join(command)
+    with b.step(f"start {replicas} replica{'s' if replicas > 1 else ''} of {release} at once, "
+                f"each running `manage.py {shown}` before it serves"):
+        with ThreadPoolExecutor(replicas) as pool:
+            runs = list(pool.map(one, range(1, replicas + 1)))
+        for r in runs:
+            b.log(f"    replica {r.name}: {r.outcome} after {r.seconds:.1f}s" + (f": {r.detail}" if not r.ok else ""))
+    b.replicas_started(release, runs)
+    down = [r for r in runs if not r.ok]
+    if down:
+        first = min(down, key=lambda r: r.ended)   # the first to fail: the others often fail because of it
+        kind = Kind.REPLICA_STUCK if first.returncode is None else Kind.REPLICA_CRASHED
+        raise LabError(f"{len(down)} of {replicas} replicas of {release} did not come up: replica {first.name} "
+                       f"{first.outcome} (`manage.py {shown}`): {first.detail}",
+                       "each replica ran its start-up command at the same moment as the others, on the same "
+                       "database: read what each one did (`-v`)", kind=kind)
+    return runs
 
 
 def refuse_to_empty_the_rotation(now: dict[str, SlotState], strategy: str, slot: str | None) -> None:

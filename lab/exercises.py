@@ -249,6 +249,7 @@ class Scenario:
         self._hot_watch = None
         self._pg_log_offset = 0
         self.before_plan: dict | None = None
+        self.replicas: int | None = None   # replicas a deploy with `on_start` starts at once (the check's, not the plan's)
 
     def log(self, msg: str):
         self.step_log.append(msg)
@@ -323,7 +324,8 @@ class Scenario:
         try:
             if a == "deploy":
                 self.lab.deploy(step["release"], step.get("slot"), step.get("strategy", "rolling"),
-                                step.get("migrate", "before"))
+                                step.get("migrate", "before"), manage_command(step, "on_start") or None,
+                                self.replicas)
             elif a == "migrate":
                 self.lab.migrate(step["release"], step.get("target"))
             elif a == "manage":
@@ -434,7 +436,8 @@ class Scenario:
         the one whose Django state the database must match at the end."""
         ran = [st["release"] for st in self.plan.steps
                if st["action"] == "migrate" or (st["action"] == "deploy" and st.get("migrate", "before") != "skip")
-               or (st["action"] == "manage" and manage_command(st)[:1] == ["migrate"])]
+               or (st["action"] == "manage" and manage_command(st)[:1] == ["migrate"])
+               or (st["action"] == "deploy" and st.get("on_start"))]   # each replica's start-up may migrate
         return ran[-1] if ran else self.lab.cfg.app["baseline_release"]
 
     def serving_releases(self) -> set[str]:
@@ -737,6 +740,11 @@ class Scenario:
             try:
                 if a == "deploy" and step.get("migrate", "before") != "skip":
                     self.lab.migrate(step["release"], only_if_needed=True)
+                if a == "deploy" and step.get("on_start"):
+                    # the replicas start again, at once, as an orchestrator restarts them after a rollback
+                    from .deploy import start_replicas
+                    start_replicas(self.lab.backend, step["release"], manage_command(step, "on_start"),
+                                   self.replicas or 2)
                 elif a == "migrate":
                     self.lab.migrate(step["release"], step.get("target"))
                 elif a == "manage":
@@ -924,8 +932,9 @@ def describe_step(step: dict) -> str:
     return " ".join(str(b) for b in bits)
 
 
-def manage_command(step: dict) -> list[str]:
-    """A `manage` step's command: a list (["backfill_region", "--batch-size", "200"]) or one string."""
+def manage_command(step: dict, key: str = "command") -> list[str]:
+    """A `manage` step's command (or a deploy's `on_start`): a list (["backfill_region", "--batch-size",
+    "200"]) or one string."""
     import shlex
-    cmd = step.get("command") or []
+    cmd = step.get(key) or []
     return shlex.split(cmd) if isinstance(cmd, str) else [str(c) for c in cmd]

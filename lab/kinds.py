@@ -86,6 +86,11 @@ class Kind(StrEnum):
     CACHE_UNUSED = "cache unused"           # the release no longer caches what it cached
     # many migrations (exercise 16): a squash every environment must be able to use
     ENVIRONMENT_BEHIND = "environment left behind"   # a database at an older point of the history can't reach the release's state
+    # replicas that start at once (exercise 17): each runs the release's start-up command
+    REPLICA_CRASHED = "replica crashed"   # a replica's start-up command failed: it never came up
+    REPLICA_STUCK = "replica stuck"       # ... or was still running at the start-up deadline
+    MIGRATED_TWICE = "migrated twice"     # a migration ran (or was recorded) more than once
+    UP_BEFORE_MIGRATED = "up before migrated"   # a replica came up (ready to serve) before its release's migrations were
     # the harness itself could not judge (never a pass)
     CHECK_ERROR = "check error"
     PORT_IN_USE = "port in use"           # the lab's port was taken by another program (a LabError's kind)

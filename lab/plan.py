@@ -46,6 +46,11 @@ ACTIONS: dict[str, tuple[str, dict[str, Key]]] = {
         "strategy": Key("choice", "how the slots change", choices=STRATEGIES, default="rolling"),
         "migrate": Key("choice", "when the release's migrations run: before the code, after it, or not at all",
                        choices=MIGRATE_WHEN, default="before"),
+        "on_start": Key("command", "a management command every replica of the release runs as it starts, before it "
+                        "serves, as a container's entrypoint does (`[\"migrate\", \"--noinput\"]`): the replicas "
+                        "(one per slot deployed, or as many as the check starts) run it at the same moment, on the "
+                        "one database, after `migrate = \"before\"` and before any slot changes; one that fails, or "
+                        "runs past 120 s, never comes up and the deploy stops"),
         **RETRY_KEYS,
     }),
     "migrate": ("run a release's migrations, without changing the code that serves", {

@@ -249,3 +249,47 @@ def test_both_backends_implement_every_operation():
                    "start", "restart", "stop", "log"}
     for cls in (LocalBackend, compose.ComposeOps):
         assert not cls.__abstractmethods__, cls
+
+
+class StartCommands(Backend):
+    """Only what start_replicas uses: each replica's command is played by `outcome(replica)`."""
+
+    def __init__(self, outcome):
+        self.outcome, self.runs, self.told = outcome, [], None
+
+    def run_start_command(self, release, command, replica, timeout):
+        import time
+
+        from lab.backend import ReplicaRun
+        t0 = time.time()
+        code, seconds, err = self.outcome(replica)
+        time.sleep(seconds)
+        return ReplicaRun(replica, code, seconds, "", err, t0, time.time())
+
+    def replicas_started(self, release, runs):
+        self.told = runs
+
+    def log(self, msg):
+        pass
+
+    slots = serves = has_release = require_ready = publish_static = migrate = switch = start = restart = stop = None
+
+
+def test_replicas_run_their_start_up_command_at_the_same_moment_and_one_that_fails_stops_the_deploy():
+    from lab.deploy import start_replicas
+    from lab.kinds import Kind
+    b = StartCommands(lambda r: (0, 0.05, ""))
+    runs = start_replicas(b, "v2", ["migrate"], 4)
+    assert [r.name for r in runs] == ["v2-1", "v2-2", "v2-3", "v2-4"] and b.told == runs
+    assert max(r.started for r in runs) - min(r.started for r in runs) < 0.05, "a barrier lets them go together"
+    # the first to fail is named (the others often fail because of it); one still running at the deadline is stuck
+    fails = {"v2-1": (1, 0.2, "ProgrammingError: relation already exists"), "v2-2": (1, 0.0, "deadlock detected")}
+    with pytest.raises(LabError) as e:
+        start_replicas(StartCommands(lambda r: fails.get(r, (0, 0.0, ""))), "v2", ["migrate"], 3)
+    assert e.value.kind == Kind.REPLICA_CRASHED and "v2-2" in e.value.message and "deadlock" in e.value.message
+    with pytest.raises(LabError) as e:
+        start_replicas(StartCommands(lambda r: (None, 0.0, "still running after 120 s: killed")), "v2", ["migrate"], 2)
+    assert e.value.kind == Kind.REPLICA_STUCK
+    # a backend that can't start replicas says so (the compose backend, today)
+    with pytest.raises(LabError, match="on_start"):
+        Backend.run_start_command(b, "v2", ["migrate"], "v2-1", 1.0)
