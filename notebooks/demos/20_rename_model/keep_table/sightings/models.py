@@ -1,0 +1,41 @@
+from django.db import models
+from django.urls import reverse
+
+
+class Sighting(models.Model):
+    title = models.CharField(max_length=200)
+    description = models.TextField()
+    location = models.CharField(max_length=200)
+    sighted_at = models.DateTimeField()
+    reporter = models.CharField(max_length=100)
+    score = models.IntegerField(default=0)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        # Newest reports first. Ordering by the primary key uses its index,
+        # so list pages stay fast even with a million rows.
+        ordering = ["-id"]
+
+    def __str__(self):
+        return self.title
+
+    def get_absolute_url(self):
+        return reverse("sightings:detail", args=[self.pk])
+
+
+class Remark(models.Model):
+    # Release v2: comments are "remarks" now, in the code only. The table keeps its name, so the
+    # release before (which says Comment, and sightings_comment) reads and writes the same rows.
+    sighting = models.ForeignKey(
+        Sighting, on_delete=models.CASCADE, related_name="comments"
+    )
+    author = models.CharField(max_length=100)
+    body = models.TextField()
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        db_table = "sightings_comment"
+        ordering = ["id"]
+
+    def __str__(self):
+        return f"{self.author} on {self.sighting}"
