@@ -165,6 +165,7 @@ ANSWER_WORDS = {
     "11": ["KEY_PREFIX", "APP_RELEASE", "VERSION", "SESSION_CACHE_ALIAS"], "12": ["Manifest", "collectstatic"],
     "13": ["db_default", "SeparateDatabaseAndState", "state_operations"], "14": ["OuterRef", "old_state"],
     "15": ["DROP INDEX", "IF EXISTS", "IF NOT EXISTS"], "16": ["replaces", "elidable"],
+    "20": ["VIEW", "view", "RunSQL"],
 }
 EXERCISES = catalogue()
 
