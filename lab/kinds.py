@@ -44,6 +44,7 @@ class Kind(StrEnum):
     NO_DB_DEFAULT = "no db default"
     NULLS = "nulls"
     NOT_RENAMED = "not renamed"
+    NAME_GAP = "name gap"               # a commit left a release that still serves without a table name it uses
     OLD_NAME_LEFT = "old name left"     # a renamed table's old name still exists (a view, a copy) once no release uses it
     STILL_SHOWN = "score still shown"
     RESTYLE_MISSING = "restyle missing"

@@ -187,8 +187,9 @@ def test_agendas_add_up_from_the_catalogue_within_budget(budget):
     if budget >= docs_gen.TWO_DAYS:
         assert sorted(covered) == sorted(e.id for e in catalogue()), "two days: every chapter"
         # the exercises that ask for a decision of the learner's own take longer: two days fit all
-        # but a few of them hands-on
-        assert len(demos) <= 3, f"two days: every chapter hands-on but three at most, not {[e.id for e in demos]}"
+        # but a few of them hands-on (a quarter at most: three of 16 chapters, four of 17)
+        most = max(3, len(catalogue()) // 4)
+        assert len(demos) <= most, f"two days: every chapter hands-on but {most} at most, not {[e.id for e in demos]}"
         assert [s.what for s in slots].count("Lunch") == 2
     assert {e.id for e in later}.isdisjoint({e.id for e in full})
     for a, b in zip(slots, slots[1:]):

@@ -30,6 +30,36 @@ LOOK_WRITES = ("while both releases serve, a comment written through the old nam
                "release reads: two names for one table, not two tables")
 
 
+class OldNameWatch:
+    """Whether the old name exists at the end of every transaction that changes the schema: an event
+    trigger notes, at each DDL statement's end, the transaction and whether a relation called
+    sightings_comment exists. What another session sees at a commit is what the transaction's last
+    statement left, so a transaction whose last DDL left no old name, while v1 still served, is a
+    moment when every v1 request for comments fails, however short (the visitor probes between
+    migrations, not between the statements of a migration that is not atomic)."""
+
+    SCHEMA = "lab_ex20"
+
+    def __init__(self, s: Scenario):
+        self.s = s
+        sql = s.lab.sql
+        sql(f"create schema {self.SCHEMA}")
+        sql(f"create table {self.SCHEMA}.ddl (n bigserial, xid xid8, old_name boolean, at timestamptz, query text)")
+        sql(f"create function {self.SCHEMA}.on_ddl() returns event_trigger language plpgsql security definer "
+            f"set search_path = pg_catalog as $$ begin insert into {self.SCHEMA}.ddl (xid, old_name, at, query) "
+            f"values (pg_current_xact_id(), to_regclass('public.{OLD_TABLE}') is not null, clock_timestamp(), "
+            f"left(current_query(), 300)); end $$")
+        sql(f"create event trigger {self.SCHEMA}_ddl on ddl_command_end execute function {self.SCHEMA}.on_ddl()")
+
+    def gaps(self, until) -> list[str]:
+        """The statements whose transaction ended without the old name, before `until` (when v1 stopped
+        serving; None: it never stopped)."""
+        rows = self.s.lab.sql(
+            f"select distinct on (xid) old_name, at < coalesce(%s, 'infinity'::timestamptz), query "
+            f"from {self.SCHEMA}.ddl order by xid, n desc", (until,))
+        return [q for old_name, while_v1, q in rows if not old_name and while_v1]
+
+
 class OldReleaseWriter:
     """Posts a comment through release v1's own slot (not nginx: no luck involved) after every change
     of the deploy while v1 serves, and remembers each one: the old code's INSERT, through whatever
@@ -38,6 +68,7 @@ class OldReleaseWriter:
     def __init__(self, s: Scenario):
         self.s = s
         self.written: list[str] = []
+        self.v1_gone_at = None      # the database's clock when the check first saw v1 on no slot
         row = s.lab.sql("select max(id) from sightings_sighting where id <= 1000")
         self.sighting = row[0][0]
 
@@ -45,6 +76,8 @@ class OldReleaseWriter:
         slots = [sl for sl in self.s.lab.status()["slots"]
                  if sl["live"] and (sl.get("release") or sl.get("deployed_release")) == V1]
         if not slots:
+            if self.written and self.v1_gone_at is None:
+                self.v1_gone_at = self.s.lab.sql("select clock_timestamp()")[0][0]
             return
         port, path = slots[0]["port"], f"/sightings/{self.sighting}/"
         page = http_request(port, "GET", path)
@@ -71,8 +104,21 @@ class OldReleaseWriter:
 def check(work_dir: Path, log=None) -> Scenario:
     with Scenario(work_dir, log=log) as s:
         seeded = s.lab.sql(f"select count(*) from {OLD_TABLE}")[0][0]
+        watch = OldNameWatch(s)
+        s.setup_done()
         writer = OldReleaseWriter(s)
         run_plan(s, after_change=writer.write_as_v1)
+        # The moments without the old name first: they are the cause of whatever the traffic met in them
+        gaps = watch.gaps(writer.v1_gone_at)
+        failed = len(s.traffic.errors)
+        s.expect(not gaps, Kind.NAME_GAP,
+                 f"while release v1 still served, {len(gaps)} transaction(s) committed with no relation called "
+                 f"{OLD_TABLE}; the last statement of the first: {' '.join(gaps[0].split())[:200] if gaps else ''}. "
+                 f"From that commit to the next, every v1 request that reads or writes comments fails"
+                 + (f" ({failed} request(s) of the traffic did)" if failed else
+                    " (the traffic and the check's visitor missed it by luck: it was short)"),
+                 "what does another session see of a transaction: each statement, or only what the last one left "
+                 "at the commit? Which of your migrations commits more than once?")
         s.expect_no_failed_requests()
         final = s.final_release()
         s.expect(s.serving_releases() == {final}, Kind.NOT_DEPLOYED,
