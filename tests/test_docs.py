@@ -432,6 +432,7 @@ WRONG_CLAIMS = [
     "or has it with other fields, the read itself fails",           # pickle restores __dict__: no error
     "`VERSION` from the release",                                   # VERSION is an integer (incr_version)
     "the default key adds scheme and host",                         # $scheme$proxy_host$request_uri
+    "permissions and history follow",                               # by id; the permissions' names don't
 ]
 
 
