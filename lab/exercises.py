@@ -601,7 +601,19 @@ class Scenario:
                 "join pg_class c on c.oid = k.conrelid join pg_namespace n on n.oid = c.relnamespace "
                 "where n.nspname = 'public' and c.relname like %s", (self.APP_TABLES,)):
             tables[table]["constraints"].add(definition)
-        return {"applied": applied, "tables": tables}
+        # Views too (a renamed table can leave one under its old name for the release before,
+        # chapter 20): a reverse must put back the view its state had, with the same columns.
+        views: dict[str, list[str]] = {}
+        for view, col in self.lab.sql(
+                "select c.relname, a.attname from pg_class c join pg_namespace n on n.oid = c.relnamespace "
+                "and n.nspname = 'public' join pg_attribute a on a.attrelid = c.oid and a.attnum > 0 "
+                "and not a.attisdropped where c.relkind in ('v', 'm') and c.relname like %s "
+                "order by c.relname, a.attnum", (self.APP_TABLES,)):
+            views.setdefault(view, []).append(col)
+        oids = dict(self.lab.sql("select c.relname, c.oid::bigint from pg_class c join pg_namespace n on "
+                                 "n.oid = c.relnamespace and n.nspname = 'public' where c.relkind = 'r' "
+                                 "and c.relname like %s", (self.APP_TABLES,)))
+        return {"applied": applied, "tables": tables, "views": views, "oids": oids}
 
     def expect_way_back(self, schema_release: str, state: dict) -> None:
         """The way back works: the plan's migrations are walked back, one release state at a time
@@ -633,8 +645,13 @@ class Scenario:
                     + f" (`migrate sightings {target}` would stop there, in every environment)", look)
         self.log(f"→ the way back: release {schema_release}'s {', '.join(added)} back to {target} and forward again")
         t0 = time.monotonic()
-        kept = [t for t in state["models"] if t in before["tables"]]
         after_plan = self.schema_snapshot()
+        # A table the plan renamed (chapter 20) is the same table, under its new name: followed by its
+        # OID, its rows are kept and compared like any other's, in the columns it had before the plan.
+        was_named = {oid: t for t, oid in before.get("oids", {}).items()}
+        self._renamed = {t: was_named[oid] for t, oid in after_plan.get("oids", {}).items()
+                         if oid in was_named and was_named[oid] != t}
+        kept = [t for t in state["models"] if t in before["tables"] or t in self._renamed]
         stops = self._way_back_stops(after_plan, before, target, set(state["disk"]))
         self.lab.sql("drop schema if exists lab_way_back cascade")
         self.lab.sql("create schema lab_way_back")
@@ -652,7 +669,7 @@ class Scenario:
                 self._expect_schema(snap, self.schema_snapshot(), f"after migrating back to {name}",
                                     f"what they were {label}", look)
                 for t in kept:
-                    n = self.lab.sql(f"select count(*) from public.{t}")[0][0]
+                    n = self.lab.sql(f"select count(*) from public.{self._named_now(t)}")[0][0]
                     self.expect(n == rows[t], Kind.DATA_LOST,
                                 f"migrating back to {name} left {n:,} rows in {t}; it had {rows[t]:,}", look)
             self._replay_database_steps(target, look)
@@ -667,6 +684,15 @@ class Scenario:
                      f"each stop{each}, {sum(rows.values()):,} rows kept ({time.monotonic() - t0:.1f} s)")
         finally:
             self.lab.sql("drop schema if exists lab_way_back cascade")
+
+    def _named_now(self, table: str) -> str:
+        """What `table` (a name at the end of the plan) is called now, part-way back: a table the plan
+        renamed has its old name again once its rename is walked back."""
+        was = getattr(self, "_renamed", {}).get(table)
+        if was and self.lab.sql("select to_regclass(%s) is null and to_regclass(%s) is not null",
+                                (f"public.{table}", f"public.{was}"))[0][0]:
+            return was
+        return table
 
     def _expect_each_reverse(self, release: str, chain: list[str], target: str, stopped_at: set[str],
                              on_disk: set[str], look: str) -> str:
@@ -718,6 +744,13 @@ class Scenario:
         return stops
 
     def _expect_schema(self, was_snap: dict, now_snap: dict, when: str, what_they_were: str, look: str) -> None:
+        was_views, now_views = was_snap.get("views", {}), now_snap.get("views", {})
+        for v in sorted(set(was_views) | set(now_views)):
+            self.expect(was_views.get(v) == now_views.get(v), Kind.REVERSE_BROKEN,
+                        f"{when}, the view {v} " + ("is gone" if v not in now_views else "is there" if v not in was_views
+                                                    else f"has the columns {', '.join(now_views[v])}")
+                        + f" ({what_they_were}: " + (f"columns {', '.join(was_views[v])})" if v in was_views
+                                                     else "no such view)"), look)
         for t, was in was_snap["tables"].items():
             now = now_snap["tables"].get(t)
             self.expect(now is not None, Kind.REVERSE_BROKEN, f"{when}, the table {t} is gone ({what_they_were})", look)
@@ -760,7 +793,8 @@ class Scenario:
         snap = {r[0] for r in self.lab.sql(
             "select attname from pg_attribute where attrelid = to_regclass(%s) and attnum > 0 and not attisdropped",
             (f"lab_way_back.{table}",))}
-        cols = [c for c in (self.before_plan or {}).get("tables", {}).get(table, {}).get("columns", {}) if c in snap]
+        was = getattr(self, "_renamed", {}).get(table, table)
+        cols = [c for c in (self.before_plan or {}).get("tables", {}).get(was, {}).get("columns", {}) if c in snap]
         if not cols:
             return
         key = "id" if "id" in cols else cols[0]

@@ -45,6 +45,10 @@ class Kind(StrEnum):
     NO_DB_DEFAULT = "no db default"
     NULLS = "nulls"
     NOT_RENAMED = "not renamed"
+    NAME_GAP = "name gap"               # a commit left a release that still serves without a table name it uses
+    OLD_NAME_LEFT = "old name left"     # a renamed table's old name still exists (a view, a copy) once no release uses it
+    WRITE_NOT_SEEN = "write not seen"   # what one release saved is missing from another serving release's page right after
+    IDENTITY_LOST = "identity lost"     # a renamed model's content type or permissions no longer reach it (stale rows)
     STILL_SHOWN = "score still shown"
     RESTYLE_MISSING = "restyle missing"
     NOT_IN_BUCKET = "not in bucket"       # static files: a release's hashed file is missing from the bucket

@@ -210,6 +210,7 @@ ANSWER_WORDS = {
     "13": ["db_default", "SeparateDatabaseAndState", "state_operations"], "14": ["OuterRef", "old_state"],
     "15": ["DROP INDEX", "IF EXISTS", "IF NOT EXISTS"], "16": ["replaces", "elidable"],
     "18": ["CONCURRENTLY", "USING INDEX", "SeparateDatabaseAndState", "min(id)"],
+    "20": ["VIEW", "view", "RunSQL"],
 }
 EXERCISES = catalogue()
 

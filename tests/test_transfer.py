@@ -217,7 +217,8 @@ ANSWER_CODE = ["AddIndexConcurrently", "SeparateDatabaseAndState", "db_default="
                "reverse_code", "SET LOCAL", "lock_timeout =", "retries =", '"skip"', "NOT VALID", "RunSQL(",
                "RunPython(", "null=True", "transaction.atomic", "DROP INDEX", "DROP COLUMN", 'static_mode = "shared"',
                # ... and of the later exercises (11-16)
-               "KEY_PREFIX =", "S3ManifestStaticStorage", "MigratorTestCase", "IF EXISTS", "replaces ="]
+               "KEY_PREFIX =", "S3ManifestStaticStorage", "MigratorTestCase", "IF EXISTS", "replaces =",
+               "CREATE VIEW", "DROP VIEW"]
 
 
 @pytest.mark.parametrize("ex", catalogue(), ids=[e.name for e in catalogue()])
