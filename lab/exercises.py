@@ -181,19 +181,24 @@ def fresh_lab(static_mode: str = "proxy", log=None, database_only: bool = False)
     from .api import Lab
     template = template_home()
     home = Path(tempfile.mkdtemp(prefix="bigfoot-check-"))
-    os.chmod(home, 0o755)
-    # cp -a keeps owners and modes (PostgreSQL's data folder must stay its service user's)
-    for _ in range(5):
-        with template_cache_lock(shared=True):
-            ready = template / "READY"
-            if ready.exists():      # else deleted meanwhile (by a newer version's build): build it again
-                subprocess.run(["cp", "-a", f"{template}/.", str(home)], check=True)
-                os.utime(ready)     # copied lately: kept by other versions' builds
-                break
-        template = template_home()
-    else:
-        raise LabError(f"the check's template lab in {cache_dir()} kept being deleted while this check "
-                       f"started", "another copy of the kit shares this cache (LAB_CACHE): give each its own")
+    try:
+        os.chmod(home, 0o755)
+        # cp -a keeps owners and modes (PostgreSQL's data folder must stay its service user's)
+        for _ in range(5):
+            with template_cache_lock(shared=True):
+                ready = template / "READY"
+                if ready.exists():      # else deleted meanwhile (by a newer version's build): build it again
+                    subprocess.run(["cp", "-a", f"{template}/.", str(home)], check=True)
+                    os.utime(ready)     # copied lately: kept by other versions' builds
+                    break
+            template = template_home()
+        else:
+            raise LabError(f"the check's template lab in {cache_dir()} kept being deleted while this check "
+                           f"started", "another copy of the kit shares this cache (LAB_CACHE): give each its own")
+    except BaseException:
+        # Ctrl-C or SIGTERM while the template was being copied (nothing runs yet): no half copy left in /tmp
+        shutil.rmtree(home, ignore_errors=True)
+        raise
     (home / "READY").unlink(missing_ok=True)
     for stale in ("state.json", "lab.lock"):
         (home / stale).unlink(missing_ok=True)

@@ -132,3 +132,23 @@ def test_closed_pipe_on_a_listing_prints_no_traceback(tmp_path):
                        cwd=KIT, capture_output=True, text=True, timeout=60)
     assert len(r.stdout.splitlines()) == 3
     assert r.stderr == "", r.stderr
+
+
+@pytest.mark.parametrize("after", [0.02, 0.05, 0.1, 0.2])
+def test_interrupt_while_the_template_is_copied_leaves_no_folder(after, tmp_path):
+    """Ctrl-C in the first tenths of a second of a check, while fresh_lab copies the template lab
+    (nothing runs yet): the half copy goes too (it stayed, 42 MB, before the copy was guarded)."""
+    code = ("import signal\n"
+            "from lab.exercises import fresh_lab, template_home\n"
+            "template_home()\n"
+            "signal.setitimer(signal.ITIMER_REAL, %r)\n"
+            "signal.signal(signal.SIGALRM, lambda *a: signal.raise_signal(signal.SIGINT))\n"
+            "try:\n"
+            "    with fresh_lab():\n"
+            "        pass\n"
+            "except KeyboardInterrupt:\n"
+            "    print('interrupted')\n") % after
+    out = subprocess.run([sys.executable, "-c", code], cwd=KIT, env={**os.environ, "TMPDIR": str(tmp_path)},
+                         capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert not check_dirs(tmp_path) and not leftovers(tmp_path), (out.stdout, check_dirs(tmp_path))
