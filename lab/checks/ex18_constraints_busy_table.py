@@ -27,6 +27,8 @@ COMMENTS = "sightings_comment"
 SEED_SIGHTINGS = 200_000   # the obstacle: a big table (the check's, not the plan's)
 CONSTRAINT = "sighting_reported_once"
 TASK_DEF = "UNIQUE (reporter, title, sighted_at)"
+LOOK_HELD = ("every report waits for as long as that lock is held, here for a whole read of the table. What would "
+             "the lock keep out, and what else could happen to a double post that slips in meanwhile? `lab hint 18`")
 LOOK_LOCK = ("PostgreSQL proves a UNIQUE constraint by building its index, and here it built it while no one could "
              "write the table. Which part of that work can happen while writes go on, and what is left for the "
              "moment of lock? `lab hint 18`")
@@ -52,6 +54,9 @@ COMMENT = (f"insert into {COMMENTS} (sighting_id, author, body, created_at) "
            "values (%s, 'Zoë Ø''Brien', 'Same here: I posted it twice, the page hung 🙈', now())")
 
 
+# Lock modes that let INSERT/UPDATE/DELETE (ROW EXCLUSIVE) through.
+WEAK_LOCKS = ("ACCESS SHARE", "ROW SHARE", "ROW EXCLUSIVE", "SHARE UPDATE EXCLUSIVE")
+
 # Runs inside a release: the model's constraints (name → fields) and each sightings migration's SQL.
 PROBE = """
 import io, json
@@ -67,27 +72,40 @@ for (a, name), m in sorted(loader.disk_migrations.items()):
         buf = io.StringIO()
         try:
             call_command('sqlmigrate', a, name, stdout=buf)
-            out['migrations'][name] = buf.getvalue()
+            out['migrations'][name] = {'sql': buf.getvalue(), 'atomic': m.atomic}
         except Exception:
             out['migrations'][name] = None
 print('JSON ' + json.dumps(out))
 """
 
 
-def statements_reading_under_lock(sql: str) -> list[tuple[str, str]]:
+def statements_reading_under_lock(sql: str, atomic: bool = True) -> list[tuple[str, str]]:
     """The statements of a migration's SQL that read every row of the sightings table while they
     block its writes: an index built without CONCURRENTLY, a constraint added without USING INDEX
-    (or NOT VALID, which PostgreSQL refuses for UNIQUE anyway)."""
+    (or NOT VALID, which PostgreSQL refuses for UNIQUE anyway); and an explicit LOCK TABLE in a mode
+    that blocks writes (to keep double posts out while a clean-up runs, say), with more to run in
+    its transaction: every write waits for it."""
     out = []
-    for stmt in sql.split(";"):
-        st = " ".join(ln for ln in stmt.strip().splitlines() if not ln.strip().startswith("--"))
-        st = " ".join(st.split())
-        target = re.search(r'(?i)^alter\s+table\s+(?:only\s+)?"?(\w+)"?|^create\s.*?\son\s+(?:only\s+)?"?(\w+)"?', st)
-        if not target or TABLE not in target.groups():
-            continue   # another table's statement
-        what = reads_whole_table(st)
-        if what and "validate constraint" not in st.lower():
-            out.append((st, what))
+    # In a migration that isn't atomic, each operation commits on its own: a lock lasts as long as
+    # the rest of its operation's SQL (sqlmigrate prints each operation after a `-- ` header).
+    chunks = [sql] if atomic else re.split(r"\n--\n-- [^\n]*\n--\n", sql)
+    for chunk in chunks:
+        stmts = [" ".join(" ".join(ln for ln in x.strip().splitlines() if not ln.strip().startswith("--")).split())
+                 for x in chunk.split(";")]
+        stmts = [x for x in stmts if x and x.upper() not in ("BEGIN", "COMMIT")]
+        for i, st in enumerate(stmts):
+            lock = re.match(r'(?i)lock\s+(?:table\s+)?(?:only\s+)?"?(\w+)"?(?:\s+in\s+([a-z ]+?)\s+mode)?\s*(?:nowait)?$', st)
+            if lock:
+                mode = (lock.group(2) or "access exclusive").upper()
+                if lock.group(1) == TABLE and i + 1 < len(stmts) and mode not in WEAK_LOCKS:
+                    out.append((st, f"holds an explicit {mode} lock while `{stmts[i + 1][:60]}` runs"))
+                continue
+            target = re.search(r'(?i)^alter\s+table\s+(?:only\s+)?"?(\w+)"?|^create\s.*?\son\s+(?:only\s+)?"?(\w+)"?', st)
+            if not target or TABLE not in target.groups():
+                continue   # another table's statement
+            what = reads_whole_table(st)
+            if what and "validate constraint" not in st.lower():
+                out.append((st, what))
     return out
 
 
@@ -163,18 +181,18 @@ def check(work_dir: Path, log=None) -> Scenario:
                                      f"run `lab manage {rel} sqlmigrate sightings 0002` and read the error")
                  for rel in dict.fromkeys([*s.plan.releases, release])}
         for rel, i in infos.items():
-            for name, sql in i["migrations"].items():
+            for name, m in i["migrations"].items():
                 if name in (s.before_plan or {}).get("applied", []):
                     continue   # production's own history: it ran on an empty table
-                if sql is None:
+                if m is None:
                     raise CheckFailed(Kind.MIGRATIONS_BROKEN, f"`manage.py sqlmigrate sightings {name}` fails for "
                                       f"release {rel}", f"run `lab manage {rel} sqlmigrate sightings {name}`")
-                for st, what in statements_reading_under_lock(sql)[:1]:
+                for st, what in statements_reading_under_lock(m["sql"], m["atomic"])[:1]:
                     raise CheckFailed(
                         Kind.WRITE_STALL,
-                        f"release {rel}'s migration {name} {what} on {TABLE} while blocking its writes "
-                        f"(`manage.py sqlmigrate sightings {name}`: `{st[:120]}`), wherever it runs, even if this "
-                        f"plan didn't run it (--fake?)", LOOK_LOCK)
+                        f"in release {rel}'s migration {name} (`manage.py sqlmigrate sightings {name}`), `{st[:120]}` "
+                        f"{what} on {TABLE}, with its writes blocked meanwhile, wherever it runs (even where a plan "
+                        f"fakes it)", LOOK_HELD if what.startswith("holds an explicit") else LOOK_LOCK)
         s.expect_no_failed_requests()
 
         # 3. No half-built index left behind.
