@@ -278,6 +278,7 @@ create schema if not exists {AUDIT_SCHEMA};
 create table if not exists {AUDIT_SCHEMA}.ddl (
     id bigserial primary key, at timestamptz default clock_timestamp(), tag text, object text, query text,
     locks text[], app text, in_xact_block boolean, lock_timeout text);
+alter table {AUDIT_SCHEMA}.ddl add column if not exists lock_timeout text;   -- a table left by an older kit
 create or replace function {AUDIT_SCHEMA}.log_ddl() returns event_trigger language plpgsql security definer
 set search_path = pg_catalog, pg_temp as $$
 begin
