@@ -277,17 +277,18 @@ AUDIT_SETUP = f"""
 create schema if not exists {AUDIT_SCHEMA};
 create table if not exists {AUDIT_SCHEMA}.ddl (
     id bigserial primary key, at timestamptz default clock_timestamp(), tag text, object text, query text,
-    locks text[], app text, in_xact_block boolean);
+    locks text[], app text, in_xact_block boolean, lock_timeout text);
+alter table {AUDIT_SCHEMA}.ddl add column if not exists lock_timeout text;   -- a table left by an older kit
 create or replace function {AUDIT_SCHEMA}.log_ddl() returns event_trigger language plpgsql security definer
 set search_path = pg_catalog, pg_temp as $$
 begin
-    insert into {AUDIT_SCHEMA}.ddl (tag, object, query, locks, app, in_xact_block)
+    insert into {AUDIT_SCHEMA}.ddl (tag, object, query, locks, app, in_xact_block, lock_timeout)
     select c.command_tag, c.object_identity, current_query(),
            array(select distinct r.relname || ' ' || l.mode from pg_locks l join pg_class r on r.oid = l.relation
                  where l.pid = pg_backend_pid() and l.granted and l.locktype = 'relation'
                    and r.relnamespace = 'public'::regnamespace and r.relkind in ('r', 'p')),
            current_setting('application_name', true),
-           now() <> statement_timestamp()
+           now() <> statement_timestamp(), current_setting('lock_timeout')
     from pg_event_trigger_ddl_commands() c;
 exception when others then
     null;   -- the audit must never break the DDL it watches
@@ -306,6 +307,7 @@ class DDLCommand:
     query: str          # the statement the client sent (current_query())
     locks: list[str]    # ["sightings_sighting ShareLock", ...]: relation locks held at its end
     app: str
+    lock_timeout: str = ""   # the session's lock_timeout when it ran ("0": none)
 
     def holds(self, table: str, modes) -> list[str]:
         """The modes among `modes` (pg_locks' names, "ShareLock") its session held on `table`."""
@@ -338,8 +340,8 @@ class DDLAudit:
     def commands(self) -> list[DDLCommand]:
         if self._commands is None:
             rows = self.lab.sql(f"select tag, coalesce(object, ''), coalesce(query, ''), coalesce(locks, '{{}}'), "
-                                f"coalesce(app, '') from {AUDIT_SCHEMA}.ddl order by id")
-            self._commands = [DDLCommand(*r[:3], list(r[3]), r[4]) for r in rows]
+                                f"coalesce(app, ''), coalesce(lock_timeout, '') from {AUDIT_SCHEMA}.ddl order by id")
+            self._commands = [DDLCommand(*r[:3], list(r[3]), r[4], r[5]) for r in rows]
         return self._commands
 
     def __exit__(self, *exc):

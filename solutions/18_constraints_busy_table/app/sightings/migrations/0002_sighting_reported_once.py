@@ -41,7 +41,7 @@ class Migration(migrations.Migration):
                     f'CREATE UNIQUE INDEX CONCURRENTLY "{NAME}" ON "sightings_sighting" ("reporter", "title", "sighted_at")',
                     reverse_sql=f'DROP INDEX CONCURRENTLY IF EXISTS "{NAME}"',
                 ),
-                # A moment of ACCESS EXCLUSIVE: the index is already built and proven unique.
+                migrations.RunSQL("SET lock_timeout = '5s'", migrations.RunSQL.noop),  # then a moment of ACCESS EXCLUSIVE
                 migrations.RunSQL(
                     f'ALTER TABLE "sightings_sighting" ADD CONSTRAINT "{NAME}" UNIQUE USING INDEX "{NAME}"',
                     reverse_sql=f'ALTER TABLE "sightings_sighting" DROP CONSTRAINT "{NAME}"',
