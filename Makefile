@@ -66,7 +66,8 @@ test: install-dev
 	@$(BIN)/python -m pytest $(if $(filter 0,$(PYTEST_WORKERS)),,-n $(PYTEST_WORKERS) --dist loadgroup) $(PYTEST_ARGS)
 
 # The whole wrong-answer corpus (make test runs one answer per failure kind of each exercise and
-# every red-team answer, leaving out the kind the starter already fails with: tests/test_exercises.py, in_every_run).
+# a red-team answer first where a kind has one, leaving out the kind the starter already fails with:
+# tests/test_exercises.py, in_every_run).
 corpus: install-dev
 	@CORPUS=all $(BIN)/python -m pytest $(if $(filter 0,$(PYTEST_WORKERS)),,-n $(PYTEST_WORKERS) --dist loadgroup) tests/test_exercises.py -k wrong_answer $(PYTEST_ARGS)
 
