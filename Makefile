@@ -65,8 +65,8 @@ PYTEST_WORKERS ?= 2
 test: install-dev
 	@$(BIN)/python -m pytest $(if $(filter 0,$(PYTEST_WORKERS)),,-n $(PYTEST_WORKERS) --dist loadgroup) $(PYTEST_ARGS)
 
-# The whole wrong-answer corpus (make test runs one answer per failure kind of each exercise and
-# a red-team answer first where a kind has one, leaving out the kind the starter already fails with:
+# The whole wrong-answer corpus (make test runs three answers of each exercise, each of another kind,
+# a red team's first, none of the kind the starter already fails with:
 # tests/test_exercises.py, in_every_run).
 corpus: install-dev
 	@CORPUS=all $(BIN)/python -m pytest $(if $(filter 0,$(PYTEST_WORKERS)),,-n $(PYTEST_WORKERS) --dist loadgroup) tests/test_exercises.py -k wrong_answer $(PYTEST_ARGS)
